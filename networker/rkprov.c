@@ -1,0 +1,2 @@
+/* Being written: see rkprov.h. */
+#include "rkprov.h"
