@@ -1,5 +1,5 @@
 /*
- * Key ids: a key is named by its public key, the first 32 hex digits of the
+ * KeyInfo conventions. Key ids: a key is named by its public key, the first 32 hex digits of the
  * SHA-256 of its DER SubjectPublicKeyInfo. The broker derives the id of a
  * supplier certificate's key from the certificate alone; the keyworker names
  * its key files with it.
@@ -15,3 +15,13 @@
 
 cmpd_err cmpd_key_id_from_spki(const uint8_t *spki, size_t len,
     char out[CMPD_KEY_ID_LEN + 1]);
+
+#include <openssl/evp.h>
+
+#include "cmpd.pb-c.h"
+
+/*
+ * The cmpd key type of pkey (EC P-256/P-384, RSA 2048/3072/4096, Ed25519),
+ * or CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED for anything else.
+ */
+Cmpd__KeyType cmpd_key_type_of(const EVP_PKEY *pkey);

@@ -1,0 +1,52 @@
+#include "keyid.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <string.h>
+
+#include "util.h"
+
+cmpd_err
+cmpd_key_id_from_spki(const uint8_t *spki, size_t len,
+    char out[CMPD_KEY_ID_LEN + 1])
+{
+	uint8_t md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (len == 0 ||
+	    EVP_Digest(spki, len, md, &mdlen, EVP_sha256(), NULL) != 1)
+		return CMPD_ECRYPTO;
+	cmpd_hex(md, CMPD_KEY_ID_LEN / 2, out);
+	return CMPD_OK;
+}
+
+Cmpd__KeyType
+cmpd_key_type_of(const EVP_PKEY *pkey)
+{
+	char group[32];
+	int bits = EVP_PKEY_get_bits(pkey);
+
+	if (EVP_PKEY_is_a(pkey, "ED25519"))
+		return CMPD__KEY_TYPE__KEY_ED25519;
+	if (EVP_PKEY_is_a(pkey, "RSA")) {
+		switch (bits) {
+		case 2048:
+			return CMPD__KEY_TYPE__KEY_RSA_2048;
+		case 3072:
+			return CMPD__KEY_TYPE__KEY_RSA_3072;
+		case 4096:
+			return CMPD__KEY_TYPE__KEY_RSA_4096;
+		default:
+			return CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED;
+		}
+	}
+	if (EVP_PKEY_is_a(pkey, "EC") &&
+	    EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
+		group, sizeof(group), NULL) == 1) {
+		if (strcmp(group, "prime256v1") == 0)
+			return CMPD__KEY_TYPE__KEY_EC_P256;
+		if (strcmp(group, "secp384r1") == 0)
+			return CMPD__KEY_TYPE__KEY_EC_P384;
+	}
+	return CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED;
+}
