@@ -29,6 +29,16 @@ struct id_list {
 	size_t n;
 };
 
+struct str_list {
+	char **v;
+	size_t n;
+};
+
+struct secret {
+	uint8_t *data;
+	size_t len;
+};
+
 struct profile {
 	char *name;
 	char *server;
@@ -45,13 +55,12 @@ struct profile {
 	struct cert_list cert; /* supplier certificate, then its chain */
 	char cert_key_id[33];  /* the key id of cert's public key */
 	Cmpd__KeyType cert_key_type;
+	ProtobufCBinaryData cert_spki;
 	char *mac_reference;
-	uint8_t *mac_secret;
-	size_t mac_secret_len;
+	struct secret mac_secret;
 	Cmpd__KeyType key_type;
 	char *subject;
-	char **sans;
-	size_t n_sans;
+	struct str_list sans;
 	int implicit_confirm;
 	uint32_t validity_days;
 	uint32_t msg_timeout;
@@ -67,6 +76,7 @@ struct config {
 	char *state_dir;
 	char *run_dir;
 	char *socket;
+	char *socket_url; /* ipc://socket */
 	char *libexec_dir;
 	int log_level;
 	mode_t socket_mode;

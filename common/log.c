@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
 static const char *log_ident = "cmpd";
 static int log_max = CMPD_LOG_INFO;
 static int log_journal = -1;
+static int log_syslog;
 
 static const char *const level_names[] = {
 	[CMPD_LOG_ERR] = "err",
@@ -26,6 +28,11 @@ cmpd_log_init(const char *ident, int max_level)
 	log_ident = ident;
 	log_max = max_level;
 	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	/* A detached cmpd sets this for itself and the workers it starts. */
+	if (getenv("CMPD_LOG_SYSLOG") != NULL) {
+		openlog(ident, LOG_PID, LOG_DAEMON);
+		log_syslog = 1;
+	}
 }
 
 int
@@ -35,6 +42,14 @@ cmpd_log_level_parse(const char *name)
 		if (strcmp(name, level_names[i]) == 0)
 			return i;
 	return -1;
+}
+
+const char *
+cmpd_log_level_name(int level)
+{
+	if (level < CMPD_LOG_ERR || level > CMPD_LOG_DEBUG)
+		return "info";
+	return level_names[level];
 }
 
 static size_t
@@ -66,6 +81,12 @@ cmpd_log(int level, const char *fmt, ...)
 		level = CMPD_LOG_ERR;
 	if (level > log_max || level > CMPD_LOG_DEBUG)
 		return;
+	if (log_syslog) {
+		va_start(ap, fmt);
+		vsyslog(level, fmt, ap);
+		va_end(ap);
+		return;
+	}
 	n = log_prefix(line, sizeof(line), level);
 	va_start(ap, fmt);
 	vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);

@@ -21,6 +21,7 @@ void cmpd_log_init(const char *ident, int max_level);
 
 /* Parses "err", "warning", "notice", "info" or "debug"; -1 if unknown. */
 int cmpd_log_level_parse(const char *name);
+const char *cmpd_log_level_name(int level);
 
 void cmpd_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -71,3 +71,12 @@ cmpd_strlcpy(char *dst, const char *src, size_t n)
 	memcpy(dst, src, len + 1);
 	return 0;
 }
+
+int
+cmpd_str_ok_name(const char *s)
+{
+	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
+			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+
+	return n > 0 && n <= 64 && s[n] == '\0' && s[0] != '.';
+}

@@ -34,3 +34,6 @@ uint64_t cmpd_clock_ms(void);
 
 /* Copies src into dst of size n, always NUL-terminated; 0 if it fit. */
 int cmpd_strlcpy(char *dst, const char *src, size_t n);
+
+/* A name for a profile or file: 1-64 of [A-Za-z0-9._-], not starting '.'. */
+int cmpd_str_ok_name(const char *s);

@@ -1,0 +1,578 @@
+#include "api.h"
+
+#include <nng/protocol/reqrep0/rep.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ipcwatch.h"
+#include "job.h"
+#include "keyid.h"
+#include "log.h"
+#include "util.h"
+
+#define API_MAGIC     0x61706931u /* "api1" */
+#define API_ADMIN     1u	  /* only administrators may ask */
+#define WAIT_MAX_MS   60000u
+#define MAX_SANS      64
+#define SENDBUF	      1024
+
+struct request {
+	struct api *api;
+	nng_msg *msg; /* the request as received: its header routes the reply */
+	uint64_t id;
+	uint32_t uid, gid;
+	int admin;
+};
+
+struct waiter {
+	struct waiter *next;
+	struct request *req;
+	char job_id[CMPD_JOB_ID_LEN + 1];
+	Cmpd__JobState seen;
+	uv_timer_t timer;
+};
+
+struct api {
+	uint32_t magic;
+	struct broker *b;
+	nng_socket sock;
+	struct cmpd_ipc_watch watch;
+	struct waiter *waiters;
+};
+
+typedef cmpd_err (*api_handler_fn)(struct request *r, const cmpd_env *env,
+    char *err, size_t errlen);
+
+struct api_handler {
+	Cmpd__Envelope__BodyCase body;
+	api_handler_fn fn;
+	unsigned flags;
+};
+
+static void
+request_free(struct request *r)
+{
+	if (r == NULL)
+		return;
+	nng_msg_free(r->msg);
+	free(r);
+}
+
+/* Sends env as the reply to r and frees r. */
+static void
+api_reply(struct request *r, cmpd_env *env)
+{
+	env->id = r->id;
+	cmpd_ipc_send(r->api->sock, env, r->msg);
+	request_free(r);
+}
+
+static void
+api_reply_error(struct request *r, cmpd_err code, const char *text)
+{
+	cmpd_ipc_send_error(r->api->sock, r->id, code, text, r->msg);
+	request_free(r);
+}
+
+static void
+api_reply_job(struct request *r, const Cmpd__Job *job)
+{
+	Cmpd__JobRep rep = CMPD__JOB_REP__INIT;
+	cmpd_env env;
+
+	cmpd_env_init(&env, r->id);
+	rep.job = (Cmpd__Job *)job;
+	env.body_case = CMPD__ENVELOPE__BODY_JOB_REP;
+	env.job_rep = &rep;
+	api_reply(r, &env);
+}
+
+static int
+may_use_profile(const struct request *r, const struct profile *pr)
+{
+	return r->admin || config_ids_has_user(&pr->allowed_users, r->uid) ||
+	    config_ids_has_group(&pr->allowed_groups, r->uid, r->gid);
+}
+
+static int
+may_see_job(const struct request *r, const Cmpd__Job *job)
+{
+	return r->admin || job->owner_uid == r->uid;
+}
+
+static int
+san_ok(const char *san)
+{
+	static const char *const prefixes[] = { "DNS:", "IP:", "URI:",
+		"email:" };
+
+	for (size_t i = 0; i < CMPD_ARRAY_LEN(prefixes); i++)
+		if (strncmp(san, prefixes[i], strlen(prefixes[i])) == 0)
+			return san[strlen(prefixes[i])] != '\0' &&
+			    strlen(san) <= 256;
+	return 0;
+}
+
+static cmpd_err
+enroll_check(const Cmpd__EnrollReq *e, char *err, size_t errlen)
+{
+	if (e->n_sans > MAX_SANS) {
+		snprintf(err, errlen, "at most %d subject alternative names",
+		    MAX_SANS);
+		return CMPD_EINVAL;
+	}
+	for (size_t i = 0; i < e->n_sans; i++)
+		if (!san_ok(e->sans[i])) {
+			snprintf(err, errlen,
+			    "'%s' is not DNS:, IP:, URI: or email: followed "
+			    "by a name",
+			    e->sans[i]);
+			return CMPD_EINVAL;
+		}
+	if (cmpd_str_set(e->subject) && e->subject[0] != '/') {
+		snprintf(err, errlen, "a subject looks like /CN=name/O=org");
+		return CMPD_EINVAL;
+	}
+	if (cmpd_str_set(e->key_id) &&
+	    !cmpd_is_hex_id(e->key_id, CMPD_KEY_ID_LEN)) {
+		snprintf(err, errlen, "'%s' is not a key id", e->key_id);
+		return CMPD_EINVAL;
+	}
+	return CMPD_OK;
+}
+
+static cmpd_err
+api_enroll(struct request *r, const cmpd_env *env, char *err, size_t errlen)
+{
+	const Cmpd__EnrollReq *e = env->enroll_req;
+	const struct profile *pr = config_profile(r->api->b->cfg, e->profile);
+	struct job_request jr = { 0 };
+	const Cmpd__Job *job = NULL;
+	cmpd_err rv;
+
+	if (pr == NULL) {
+		snprintf(err, errlen, "no profile '%s'", e->profile);
+		return CMPD_ENOENT;
+	}
+	if (!may_use_profile(r, pr)) {
+		snprintf(err, errlen, "uid %u may not use profile '%s'", r->uid,
+		    pr->name);
+		return CMPD_EPERM;
+	}
+	if ((rv = enroll_check(e, err, errlen)) != CMPD_OK)
+		return rv;
+	jr.profile = pr;
+	jr.subject = e->subject;
+	jr.sans = e->sans;
+	jr.n_sans = e->n_sans;
+	jr.key_type = e->key_type;
+	jr.key_id = e->key_id;
+	jr.owner_uid = r->uid;
+	if ((rv = job_enroll(r->api->b, &jr, &job, err, errlen)) != CMPD_OK)
+		return rv;
+	api_reply_job(r, job);
+	return CMPD_OK;
+}
+
+static void
+waiter_close_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+static void
+waiter_remove(struct api *a, struct waiter *w)
+{
+	for (struct waiter **pp = &a->waiters; *pp != NULL;
+	    pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	uv_close((uv_handle_t *)&w->timer, waiter_close_cb);
+}
+
+static void
+waiter_timeout_cb(uv_timer_t *t)
+{
+	struct waiter *w = t->data;
+	struct request *r = w->req;
+	struct job *job = job_find(r->api->b, w->job_id);
+	Cmpd__Job *stored = NULL;
+
+	waiter_remove(r->api, w);
+	if (job != NULL) {
+		api_reply_job(r, job->rec);
+	} else if (store_job_get(r->api->b->store, w->job_id, &stored) ==
+	    CMPD_OK) {
+		api_reply_job(r, stored);
+		cmpd__job__free_unpacked(stored, NULL);
+	} else {
+		api_reply_error(r, CMPD_ENOENT, "the job is gone");
+	}
+}
+
+static cmpd_err
+api_wait(struct request *r, const Cmpd__JobGetReq *g)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+	uint32_t ms = g->wait_ms > WAIT_MAX_MS ? WAIT_MAX_MS : g->wait_ms;
+
+	if (w == NULL)
+		return CMPD_ENOMEM;
+	w->req = r;
+	w->seen = g->seen_state;
+	cmpd_strlcpy(w->job_id, g->job_id, sizeof(w->job_id));
+	w->timer.data = w;
+	uv_timer_init(r->api->b->loop, &w->timer);
+	uv_timer_start(&w->timer, waiter_timeout_cb, ms, 0);
+	w->next = r->api->waiters;
+	r->api->waiters = w;
+	return CMPD_OK;
+}
+
+/* A finished job is read from the store. */
+static cmpd_err
+api_job_get_stored(struct request *r, const char *id, char *err,
+    size_t errlen)
+{
+	Cmpd__Job *stored = NULL;
+	cmpd_err rv = store_job_get(r->api->b->store, id, &stored);
+
+	if (rv == CMPD_OK && may_see_job(r, stored))
+		api_reply_job(r, stored);
+	else
+		snprintf(err, errlen, "no job '%s'", id);
+	if (stored != NULL)
+		cmpd__job__free_unpacked(stored, NULL);
+	return rv == CMPD_OK && err[0] == '\0' ? CMPD_OK : CMPD_ENOENT;
+}
+
+static cmpd_err
+api_job_get(struct request *r, const cmpd_env *env, char *err, size_t errlen)
+{
+	const Cmpd__JobGetReq *g = env->job_get_req;
+	struct job *job;
+
+	if (!cmpd_is_hex_id(g->job_id, CMPD_JOB_ID_LEN)) {
+		snprintf(err, errlen, "'%s' is not a job id", g->job_id);
+		return CMPD_EINVAL;
+	}
+	job = job_find(r->api->b, g->job_id);
+	if (job == NULL)
+		return api_job_get_stored(r, g->job_id, err, errlen);
+	if (!may_see_job(r, job->rec)) {
+		snprintf(err, errlen, "no job '%s'", g->job_id);
+		return CMPD_ENOENT;
+	}
+	if (g->wait_ms > 0 && job->rec->state == g->seen_state)
+		return api_wait(r, g);
+	api_reply_job(r, job->rec);
+	return CMPD_OK;
+}
+
+/* Collects what a list request may see. */
+struct list {
+	const struct request *req;
+	const char *profile;
+	void **items;
+	size_t n, cap;
+	cmpd_err rv;
+};
+
+static int
+list_add(struct list *l, void *item)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		void **grown = realloc(l->items, cap * sizeof(*grown));
+
+		if (grown == NULL) {
+			l->rv = CMPD_ENOMEM;
+			return 0;
+		}
+		l->items = grown;
+		l->cap = cap;
+	}
+	l->items[l->n++] = item;
+	return 1;
+}
+
+static int
+list_job_cb(void *arg, Cmpd__Job *job)
+{
+	struct list *l = arg;
+
+	if (may_see_job(l->req, job) &&
+	    (!cmpd_str_set(l->profile) || strcmp(job->profile, l->profile) == 0)
+	    && list_add(l, job))
+		return 0;
+	cmpd__job__free_unpacked(job, NULL);
+	return l->rv != CMPD_OK;
+}
+
+static cmpd_err
+api_job_list(struct request *r, const cmpd_env *env, char *err,
+    size_t errlen)
+{
+	struct list l = { .req = r, .profile = env->job_list_req->profile };
+	Cmpd__JobListRep rep = CMPD__JOB_LIST_REP__INIT;
+	cmpd_env out;
+	cmpd_err rv;
+
+	if ((rv = store_job_each(r->api->b->store, 0, list_job_cb, &l)) ==
+	    CMPD_OK)
+		rv = l.rv;
+	if (rv == CMPD_OK) {
+		cmpd_env_init(&out, r->id);
+		rep.n_jobs = l.n;
+		rep.jobs = (Cmpd__Job **)l.items;
+		out.body_case = CMPD__ENVELOPE__BODY_JOB_LIST_REP;
+		out.job_list_rep = &rep;
+		api_reply(r, &out);
+	} else {
+		snprintf(err, errlen, "cannot list jobs");
+	}
+	for (size_t i = 0; i < l.n; i++)
+		cmpd__job__free_unpacked(l.items[i], NULL);
+	free(l.items);
+	return rv;
+}
+
+static int
+list_cert_cb(void *arg, Cmpd__CertRecord *c)
+{
+	struct list *l = arg;
+	const struct profile *pr = config_profile(l->req->api->b->cfg,
+	    c->profile);
+
+	if ((l->req->admin || (pr != NULL && may_use_profile(l->req, pr))) &&
+	    (!cmpd_str_set(l->profile) || strcmp(c->profile, l->profile) == 0)
+	    && list_add(l, c))
+		return 0;
+	cmpd__cert_record__free_unpacked(c, NULL);
+	return l->rv != CMPD_OK;
+}
+
+static cmpd_err
+api_cert_list(struct request *r, const cmpd_env *env, char *err,
+    size_t errlen)
+{
+	struct list l = { .req = r, .profile = env->cert_list_req->profile };
+	Cmpd__CertListRep rep = CMPD__CERT_LIST_REP__INIT;
+	cmpd_env out;
+	cmpd_err rv;
+
+	if ((rv = store_cert_each(r->api->b->store, list_cert_cb, &l)) ==
+	    CMPD_OK)
+		rv = l.rv;
+	if (rv == CMPD_OK) {
+		cmpd_env_init(&out, r->id);
+		rep.n_certs = l.n;
+		rep.certs = (Cmpd__CertRecord **)l.items;
+		out.body_case = CMPD__ENVELOPE__BODY_CERT_LIST_REP;
+		out.cert_list_rep = &rep;
+		api_reply(r, &out);
+	} else {
+		snprintf(err, errlen, "cannot list certificates");
+	}
+	for (size_t i = 0; i < l.n; i++)
+		cmpd__cert_record__free_unpacked(l.items[i], NULL);
+	free(l.items);
+	return rv;
+}
+
+/*
+ * Key requests go to the keyworker as they are and its answer goes back:
+ * the broker never opens them (an import is ciphertext for the keyworker).
+ */
+static void
+api_forward_cb(void *arg, cmpd_err err, const cmpd_env *rep)
+{
+	struct request *r = arg;
+
+	if (err != CMPD_OK) {
+		api_reply_error(r, err, "the keyworker is not available");
+		return;
+	}
+	api_reply(r, (cmpd_env *)rep);
+}
+
+static cmpd_err
+api_key_forward(struct request *r, const cmpd_env *env, char *err,
+    size_t errlen)
+{
+	cmpd_env copy = *env;
+	cmpd_err rv;
+
+	if (env->body_case == CMPD__ENVELOPE__BODY_KEY_LIST_REQ &&
+	    cmpd_str_set(env->key_list_req->id) &&
+	    !cmpd_is_hex_id(env->key_list_req->id, CMPD_KEY_ID_LEN)) {
+		snprintf(err, errlen, "'%s' is not a key id",
+		    env->key_list_req->id);
+		return CMPD_EINVAL;
+	}
+	rv = worker_request(&r->api->b->keyworker, &copy, api_forward_cb, r);
+	if (rv != CMPD_OK)
+		snprintf(err, errlen, "the keyworker is not available");
+	return rv;
+}
+
+#define B(x) CMPD__ENVELOPE__BODY_##x
+static const struct api_handler api_handlers[] = {
+	{ B(ENROLL_REQ), api_enroll, 0 },
+	{ B(JOB_GET_REQ), api_job_get, 0 },
+	{ B(JOB_LIST_REQ), api_job_list, 0 },
+	{ B(CERT_LIST_REQ), api_cert_list, 0 },
+	{ B(KEY_LIST_REQ), api_key_forward, API_ADMIN },
+	{ B(KEY_IMPORT_CERT_REQ), api_key_forward, API_ADMIN },
+	{ B(KEY_IMPORT_REQ), api_key_forward, API_ADMIN },
+};
+
+static const struct api_handler *
+api_handler_find(Cmpd__Envelope__BodyCase body)
+{
+	for (size_t i = 0; i < CMPD_ARRAY_LEN(api_handlers); i++)
+		if (api_handlers[i].body == body)
+			return &api_handlers[i];
+	return NULL;
+}
+
+static int
+is_admin(const struct config *cfg, uint32_t uid)
+{
+	return uid == 0 || uid == (uint32_t)geteuid() ||
+	    config_ids_has_user(&cfg->admin_users, uid);
+}
+
+/* A client that sends what it may not send loses its connection. */
+static void
+api_drop(nng_msg *msg, uint32_t uid, const char *why)
+{
+	log_warn("client uid %u: %s; connection dropped", uid, why);
+	nng_pipe_close(nng_msg_get_pipe(msg));
+	nng_msg_free(msg);
+}
+
+static void
+api_dispatch(struct request *r, const cmpd_env *env,
+    const struct api_handler *h)
+{
+	char err[512] = "";
+	cmpd_err rv;
+
+	if ((h->flags & API_ADMIN) != 0 && !r->admin) {
+		api_reply_error(r, CMPD_EPERM,
+		    "only an administrator of cmpd may do this");
+		return;
+	}
+	rv = h->fn(r, env, err, sizeof(err));
+	if (rv != CMPD_OK)
+		api_reply_error(r, rv, err[0] ? err : cmpd_strerror(rv));
+}
+
+static void
+api_recv_cb(void *arg, nng_msg *msg)
+{
+	struct api *a = arg;
+	const struct api_handler *h;
+	struct request *r;
+	cmpd_env *env = NULL;
+	uint32_t uid = (uint32_t)-1, gid = (uint32_t)-1;
+
+	CMPD_MAGIC_CHECK(a, API_MAGIC);
+	if (cmpd_ipc_peer_cred(nng_msg_get_pipe(msg), &uid, &gid) != 0)
+		return api_drop(msg, uid, "no peer credentials");
+	if (cmpd_ipc_unpack(msg, CMPD_IPC_MAX_CLIENT_REQ, &env) != CMPD_OK)
+		return api_drop(msg, uid, "malformed request");
+	if ((h = api_handler_find(env->body_case)) == NULL) {
+		api_drop(msg, uid, cmpd_env_body_name(env));
+		cmpd_ipc_free(env);
+		return;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
+		nng_msg_free(msg);
+		cmpd_ipc_free(env);
+		return;
+	}
+	r->api = a;
+	r->msg = msg;
+	r->id = env->id;
+	r->uid = uid;
+	r->gid = gid;
+	r->admin = is_admin(a->b->cfg, uid);
+	/* The routing header stays; the body is not needed any more. */
+	nng_msg_clear(msg);
+	api_dispatch(r, env, h);
+	cmpd_ipc_free(env);
+}
+
+void
+api_job_changed(struct api *a, const Cmpd__Job *job)
+{
+	struct waiter *w, *next;
+
+	if (a == NULL)
+		return;
+	for (w = a->waiters; w != NULL; w = next) {
+		next = w->next;
+		if (strcmp(w->job_id, job->id) != 0 || w->seen == job->state)
+			continue;
+		api_reply_job(w->req, job);
+		w->req = NULL;
+		waiter_remove(a, w);
+	}
+}
+
+cmpd_err
+api_start(struct broker *b, struct api **out)
+{
+	struct api *a = calloc(1, sizeof(*a));
+	int rv;
+
+	if (a == NULL)
+		return CMPD_ENOMEM;
+	a->magic = API_MAGIC;
+	a->b = b;
+	if ((rv = nng_rep0_open_raw(&a->sock)) != 0 ||
+	    (rv = nng_socket_set_int(a->sock, NNG_OPT_SENDBUF, SENDBUF)) !=
+		0) {
+		log_err("client socket: %s", nng_strerror(rv));
+		free(a);
+		return CMPD_EIO;
+	}
+	if (cmpd_ipc_listen(a->sock, b->cfg->socket_url, CMPD_IPC_MAX_CLIENT_REQ,
+		(int)b->cfg->socket_mode) != CMPD_OK ||
+	    cmpd_ipc_watch_start(b->loop, &a->watch, a->sock, api_recv_cb, a) !=
+		CMPD_OK) {
+		nng_close(a->sock);
+		free(a);
+		return CMPD_EIO;
+	}
+	*out = a;
+	return CMPD_OK;
+}
+
+void
+api_stop(struct api *a)
+{
+	while (a->waiters != NULL) {
+		struct waiter *w = a->waiters;
+
+		api_reply_error(w->req, CMPD_EUNAVAIL, "cmpd is stopping");
+		waiter_remove(a, w);
+	}
+	cmpd_ipc_watch_stop(&a->watch, NULL);
+}
+
+void
+api_free(struct api *a)
+{
+	if (a == NULL)
+		return;
+	nng_close(a->sock);
+	free(a);
+}

@@ -1,0 +1,23 @@
+/*
+ * The client API: a raw rep0 socket (the client socket of the
+ * configuration) on which libcmpd-client sends requests. Each request's
+ * caller is known by the uid and gid of its ipc connection (SO_PEERCRED)
+ * and checked against the profile or job it names. What a client may ask is
+ * the table in api.c; a malformed request drops that client's connection.
+ */
+#pragma once
+
+#include "broker.h"
+#include "cmpd.pb-c.h"
+#include "err.h"
+
+cmpd_err api_start(struct broker *b, struct api **out);
+
+/* Stops serving: answers waiting long polls and closes the handles. */
+void api_stop(struct api *a);
+
+/* Closes the socket and frees a; the loop must have closed the handles. */
+void api_free(struct api *a);
+
+/* A job changed state: answers the clients waiting for that. */
+void api_job_changed(struct api *a, const Cmpd__Job *job);

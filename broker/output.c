@@ -1,0 +1,66 @@
+#include "output.h"
+
+#include <libgen.h>
+#include <openssl/pem.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fileio.h"
+#include "log.h"
+
+/* Appends the PEM form of each DER certificate to b. */
+static int
+pem_append(BIO *b, const ProtobufCBinaryData *der, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *p = der[i].data;
+		X509 *x = d2i_X509(NULL, &p, (long)der[i].len);
+		int ok = x != NULL && PEM_write_bio_X509(b, x) == 1;
+
+		X509_free(x);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+static cmpd_err
+write_pem(const char *path, const ProtobufCBinaryData *der, size_t n,
+    mode_t mode)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *dir = strdup(path), *data;
+	long len;
+	cmpd_err rv = CMPD_ENOMEM;
+
+	if (b == NULL || dir == NULL)
+		goto out;
+	if (!pem_append(b, der, n)) {
+		rv = CMPD_EBADCERT;
+		goto out;
+	}
+	len = BIO_get_mem_data(b, &data);
+	if ((rv = cmpd_dir_ensure(dirname(dir), 0755)) == CMPD_OK)
+		rv = cmpd_file_write_atomic(path, data, (size_t)len, mode,
+		    (uid_t)-1, (gid_t)-1);
+out:
+	free(dir);
+	BIO_free(b);
+	return rv;
+}
+
+cmpd_err
+output_write(const struct profile *pr, const Cmpd__Job *job)
+{
+	cmpd_err rv;
+
+	rv = write_pem(pr->cert_file, &job->cert, 1, pr->file_mode);
+	if (rv == CMPD_OK && job->n_chain > 0)
+		rv = write_pem(pr->chain_file, job->chain, job->n_chain,
+		    pr->file_mode);
+	if (rv != CMPD_OK)
+		log_err("job %s: cannot write the certificate files of "
+			"profile %s",
+		    job->id, pr->name);
+	return rv;
+}

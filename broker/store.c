@@ -1,0 +1,293 @@
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "log.h"
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *job_put;
+	sqlite3_stmt *job_get;
+	sqlite3_stmt *cert_put;
+};
+
+static const char schema[] =
+    "PRAGMA locking_mode=EXCLUSIVE;"
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=FULL;"
+    "CREATE TABLE IF NOT EXISTS jobs("
+    " id TEXT PRIMARY KEY, profile TEXT NOT NULL, state INTEGER NOT NULL,"
+    " created INTEGER NOT NULL, record BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);"
+    "CREATE TABLE IF NOT EXISTS certs("
+    " job_id TEXT PRIMARY KEY, profile TEXT NOT NULL,"
+    " not_after INTEGER NOT NULL, record BLOB NOT NULL);"
+    "PRAGMA user_version=1;";
+
+static cmpd_err
+store_fail(struct store *st, const char *what)
+{
+	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
+	return CMPD_EIO;
+}
+
+static cmpd_err
+store_check(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	cmpd_err rv = CMPD_EIO;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		goto out;
+	if (sqlite3_stricmp((const char *)sqlite3_column_text(s, 0), "ok") !=
+	    0) {
+		log_err("store: integrity check failed: %s",
+		    sqlite3_column_text(s, 0));
+		goto out;
+	}
+	rv = CMPD_OK;
+out:
+	sqlite3_finalize(s);
+	return rv;
+}
+
+cmpd_err
+store_open(const char *path, struct store **out)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	mode_t old;
+	int rc;
+
+	if (st == NULL)
+		return CMPD_ENOMEM;
+	old = umask(077);
+	rc = sqlite3_open_v2(path, &st->db,
+	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	    NULL);
+	umask(old);
+	if (rc != SQLITE_OK) {
+		log_err("store: cannot open %s: %s", path,
+		    st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		goto fail;
+	}
+	sqlite3_busy_timeout(st->db, 1000);
+	if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
+		store_fail(st, path);
+		goto fail;
+	}
+	if (store_check(st) != CMPD_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(st->db,
+		"INSERT OR REPLACE INTO jobs(id, profile, state, created, "
+		"record) VALUES (?, ?, ?, ?, ?)",
+		-1, &st->job_put, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db, "SELECT record FROM jobs WHERE id = ?",
+		-1, &st->job_get, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(st->db,
+		"INSERT OR REPLACE INTO certs(job_id, profile, not_after, "
+		"record) VALUES (?, ?, ?, ?)",
+		-1, &st->cert_put, NULL) != SQLITE_OK) {
+		store_fail(st, "prepare");
+		goto fail;
+	}
+	*out = st;
+	return CMPD_OK;
+fail:
+	store_close(st);
+	return CMPD_EIO;
+}
+
+void
+store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	sqlite3_finalize(st->job_put);
+	sqlite3_finalize(st->job_get);
+	sqlite3_finalize(st->cert_put);
+	sqlite3_close(st->db);
+	free(st);
+}
+
+/* Binds a packed message as a BLOB that SQLite frees. */
+static int
+bind_message(sqlite3_stmt *s, int col, const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len ? len : 1);
+
+	if (buf == NULL)
+		return SQLITE_NOMEM;
+	protobuf_c_message_pack(m, buf);
+	return sqlite3_bind_blob64(s, col, buf, len, free);
+}
+
+static int
+job_bind(struct store *st, const Cmpd__Job *job)
+{
+	sqlite3_stmt *s = st->job_put;
+
+	sqlite3_reset(s);
+	if (sqlite3_bind_text(s, 1, job->id, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 2, job->profile, -1, SQLITE_STATIC) !=
+		SQLITE_OK ||
+	    sqlite3_bind_int(s, 3, job->state) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 4, job->created) != SQLITE_OK ||
+	    bind_message(s, 5, &job->base) != SQLITE_OK)
+		return 0;
+	return sqlite3_step(s) == SQLITE_DONE;
+}
+
+cmpd_err
+store_job_put(struct store *st, const Cmpd__Job *job)
+{
+	int ok = job_bind(st, job);
+
+	sqlite3_reset(st->job_put);
+	sqlite3_clear_bindings(st->job_put);
+	return ok ? CMPD_OK : store_fail(st, "saving a job");
+}
+
+static int
+cert_bind(struct store *st, const Cmpd__CertRecord *cert)
+{
+	sqlite3_stmt *s = st->cert_put;
+
+	sqlite3_reset(s);
+	if (sqlite3_bind_text(s, 1, cert->job_id, -1, SQLITE_STATIC) !=
+		SQLITE_OK ||
+	    sqlite3_bind_text(s, 2, cert->profile, -1, SQLITE_STATIC) !=
+		SQLITE_OK ||
+	    sqlite3_bind_int64(s, 3, cert->not_after) != SQLITE_OK ||
+	    bind_message(s, 4, &cert->base) != SQLITE_OK)
+		return 0;
+	return sqlite3_step(s) == SQLITE_DONE;
+}
+
+cmpd_err
+store_job_finish(struct store *st, const Cmpd__Job *job,
+    const Cmpd__CertRecord *cert)
+{
+	int ok;
+
+	if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail(st, "begin");
+	ok = job_bind(st, job) && (cert == NULL || cert_bind(st, cert));
+	sqlite3_reset(st->job_put);
+	sqlite3_clear_bindings(st->job_put);
+	sqlite3_reset(st->cert_put);
+	sqlite3_clear_bindings(st->cert_put);
+	if (!ok) {
+		store_fail(st, "saving a finished job");
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return CMPD_EIO;
+	}
+	if (sqlite3_exec(st->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		store_fail(st, "commit");
+		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+		return CMPD_EIO;
+	}
+	return CMPD_OK;
+}
+
+static Cmpd__Job *
+job_unpack(sqlite3_stmt *s, int col)
+{
+	const void *blob = sqlite3_column_blob(s, col);
+	int len = sqlite3_column_bytes(s, col);
+
+	return cmpd__job__unpack(NULL, (size_t)len, blob);
+}
+
+cmpd_err
+store_job_get(struct store *st, const char *id, Cmpd__Job **out)
+{
+	sqlite3_stmt *s = st->job_get;
+	cmpd_err rv = CMPD_ENOENT;
+	int rc;
+
+	sqlite3_reset(s);
+	if (sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC) != SQLITE_OK)
+		return store_fail(st, "bind");
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*out = job_unpack(s, 0);
+		rv = *out != NULL ? CMPD_OK : CMPD_EIO;
+		if (rv != CMPD_OK)
+			log_err("store: job %s: unreadable record", id);
+	} else if (rc != SQLITE_DONE) {
+		rv = store_fail(st, "reading a job");
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rv;
+}
+
+cmpd_err
+store_job_each(struct store *st, int active, store_job_cb cb, void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	cmpd_err rv = CMPD_OK;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db,
+		active ? "SELECT id, record FROM jobs WHERE state NOT IN (?, ?) "
+			 "ORDER BY created"
+		       : "SELECT id, record FROM jobs ORDER BY created",
+		-1, &s, NULL) != SQLITE_OK)
+		return store_fail(st, "listing jobs");
+	if (active) {
+		sqlite3_bind_int(s, 1, CMPD__JOB_STATE__JOB_DONE);
+		sqlite3_bind_int(s, 2, CMPD__JOB_STATE__JOB_FAILED);
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		Cmpd__Job *job = job_unpack(s, 1);
+
+		if (job == NULL) {
+			log_err("store: job %s: unreadable record, skipped",
+			    sqlite3_column_text(s, 0));
+			continue;
+		}
+		if (cb(arg, job) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		rv = store_fail(st, "listing jobs");
+	sqlite3_finalize(s);
+	return rv;
+}
+
+cmpd_err
+store_cert_each(struct store *st, store_cert_cb cb, void *arg)
+{
+	sqlite3_stmt *s = NULL;
+	cmpd_err rv = CMPD_OK;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db,
+		"SELECT job_id, record FROM certs ORDER BY rowid", -1, &s,
+		NULL) != SQLITE_OK)
+		return store_fail(st, "listing certificates");
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		Cmpd__CertRecord *c = cmpd__cert_record__unpack(NULL,
+		    (size_t)sqlite3_column_bytes(s, 1),
+		    sqlite3_column_blob(s, 1));
+
+		if (c == NULL) {
+			log_err("store: certificate of job %s: unreadable "
+				"record, skipped",
+			    sqlite3_column_text(s, 0));
+			continue;
+		}
+		if (cb(arg, c) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		rv = store_fail(st, "listing certificates");
+	sqlite3_finalize(s);
+	return rv;
+}

@@ -1,0 +1,43 @@
+/*
+ * The broker's durable store: one SQLite database holding every job and
+ * every certificate cmpd enrolled, each as a packed protobuf record
+ * (cmpd.Job, cmpd.CertRecord) beside the columns it is looked up by.
+ *
+ * SQLite in WAL mode with locking_mode=EXCLUSIVE and synchronous=FULL:
+ * every call below is one committed transaction that survives a crash, a
+ * second broker cannot open the same store, and the WAL index lives in
+ * heap memory rather than a shared -shm mapping (which crashed with SIGBUS
+ * when reopened on a full disk).
+ */
+#pragma once
+
+#include "cmpd.pb-c.h"
+#include "err.h"
+
+struct store;
+
+/* Opens (creating if needed, mode 0600) and checks the store at path. */
+cmpd_err store_open(const char *path, struct store **out);
+void store_close(struct store *st);
+
+/* Inserts or replaces job, committed before it returns. */
+cmpd_err store_job_put(struct store *st, const Cmpd__Job *job);
+
+/* Stores a finished job and its certificate in one transaction. */
+cmpd_err store_job_finish(struct store *st, const Cmpd__Job *job,
+    const Cmpd__CertRecord *cert);
+
+/* The job with id; CMPD_ENOENT if none. Free with cmpd__job__free_unpacked. */
+cmpd_err store_job_get(struct store *st, const char *id, Cmpd__Job **out);
+
+/*
+ * Calls cb for each job (only unfinished ones with active), oldest first;
+ * cb owns the job. A non-zero return of cb stops the walk.
+ */
+typedef int (*store_job_cb)(void *arg, Cmpd__Job *job);
+cmpd_err store_job_each(struct store *st, int active, store_job_cb cb,
+    void *arg);
+
+/* Calls cb for each certificate record, oldest first; cb owns it. */
+typedef int (*store_cert_cb)(void *arg, Cmpd__CertRecord *cert);
+cmpd_err store_cert_each(struct store *st, store_cert_cb cb, void *arg);
