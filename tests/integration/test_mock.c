@@ -1,0 +1,241 @@
+/*
+ * cmpd against an independent CMP server: OpenSSL's `openssl cmp -port`
+ * mock server. It returns one fixed certificate whatever is asked, so the
+ * test imports that certificate's key and enrolls it. The mock binds every
+ * address, so the whole test runs in a network namespace of its own that
+ * has nothing but loopback.
+ */
+#include <arpa/inet.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "checks.h"
+#include "harness.h"
+
+#define MOCK_PORT 18080 /* signature-protected answers */
+#define POLL_PORT 18081 /* the same, answering "waiting" twice first */
+#define MAC_PORT  18082 /* MAC-protected answers */
+
+static const char mock_conf[] =
+    "[profile mock]\n"
+    "server = http://127.0.0.1:18080/pkix/\n"
+    "protection = signature\n"
+    "cert = %1$s/supplier.pem\n"
+    "trusted = %1$s/root.pem\n"
+    "untrusted = %1$s/ca.pem\n"
+    "subject = /CN=cmpd mock test\n"
+    "\n"
+    "[profile mock-poll]\n"
+    "server = http://127.0.0.1:18081/pkix/\n"
+    "protection = signature\n"
+    "cert = %1$s/supplier.pem\n"
+    "trusted = %1$s/root.pem\n"
+    "untrusted = %1$s/ca.pem\n"
+    "subject = /CN=cmpd mock test\n"
+    "\n"
+    "[profile mock-mac]\n"
+    "server = http://127.0.0.1:18082/pkix/\n"
+    "protection = mac\n"
+    "mac_reference = device-0001\n"
+    "mac_secret = pass:mock-secret-1234\n"
+    "recipient = /CN=cmpd Test CMP Server\n"
+    "enroll_trusted = %1$s/root.pem\n"
+    "subject = /CN=cmpd mock test\n";
+
+static struct harness h;
+static pid_t mocks[3];
+static char fixed_id[33];
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int
+port_open(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+		.sin_port = htons((uint16_t)port) };
+	int s = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	ok = connect(s, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(s);
+	return ok;
+}
+
+/* Starts `openssl cmp -port` with the PKI's server credentials. */
+static pid_t
+mock_start(int port, const char *extra)
+{
+	char cmd[2048];
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		snprintf(cmd, sizeof(cmd),
+		    "cd '%s' && exec openssl cmp -port %d "
+		    "-srv_trusted supplier-root.pem -rsp_cert fixed.pem "
+		    "-rsp_extracerts ca.pem -rsp_capubs root.pem %s "
+		    ">>'%s/mock-%d.log' 2>&1",
+		    h.pki, port, extra, h.dir, port);
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 200 && !port_open(port); i++)
+		sleep_ms(25);
+	return pid;
+}
+
+static int
+setup(void **state)
+{
+	char id[33];
+
+	(void)state;
+	if (harness_private_network() != 0) {
+		fprintf(stderr, "no private network namespace here\n");
+		return -1;
+	}
+	if (harness_init(&h, "mock") != 0 || harness_start_ca(&h, NULL) != 0 ||
+	    harness_start_cmpd(&h, mock_conf) != 0)
+		return -1;
+	mocks[0] = mock_start(MOCK_PORT,
+	    "-srv_cert srv.pem -srv_key srv.key");
+	mocks[1] = mock_start(POLL_PORT,
+	    "-srv_cert srv.pem -srv_key srv.key -poll_count 2 "
+	    "-check_after 1");
+	mocks[2] = mock_start(MAC_PORT,
+	    "-srv_ref device-0001 -srv_secret pass:mock-secret-1234 "
+	    "-srv_cert srv.pem");
+	if (!port_open(MOCK_PORT) || !port_open(POLL_PORT) ||
+	    !port_open(MAC_PORT))
+		return -1;
+	if (harness_import(&h, "supplier.key", id) != 0 ||
+	    harness_import(&h, "fixed.key", fixed_id) != 0)
+		return -1;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < 3; i++) {
+		if (mocks[i] > 0) {
+			kill(mocks[i], SIGTERM);
+			waitpid(mocks[i], NULL, 0);
+		}
+	}
+	harness_fini(&h);
+	return 0;
+}
+
+static cmpd_job *
+enroll(const char *profile, const char *key_id)
+{
+	cmpd_enroll_opts *o = NULL;
+	cmpd_job *job;
+
+	assert_int_equal(cmpd_enroll_opts_new(&o), CMPD_RESULT_OK);
+	if (key_id != NULL)
+		assert_int_equal(cmpd_enroll_opts_set_key_id(o, key_id),
+		    CMPD_RESULT_OK);
+	job = harness_enroll_wait(&h, profile, o);
+	cmpd_enroll_opts_free(o);
+	assert_non_null(job);
+	return job;
+}
+
+static void
+check_fixed(const cmpd_job *job)
+{
+	char path[512];
+	char *fixed;
+
+	if (cmpd_job_state_get(job) != CMPD_JOB_STATE_DONE)
+		fail_msg("job is %s: %s",
+		    cmpd_job_state_name(cmpd_job_state_get(job)),
+		    cmpd_job_error_text(job));
+	snprintf(path, sizeof(path), "%s/fixed.pem", h.pki);
+	fixed = check_read_file(path);
+	assert_non_null(fixed);
+	assert_non_null(strstr(fixed, cmpd_job_cert_pem(job)));
+	free(fixed);
+}
+
+/* IR signed with the supplier key, enrolling the key of the mock's cert. */
+static void
+test_mock_ir(void **state)
+{
+	cmpd_job *job = enroll("mock", fixed_id);
+
+	(void)state;
+	check_fixed(job);
+	check_issued(&h, job);
+	cmpd_job_free(job);
+}
+
+/*
+ * A fresh key gets the mock's fixed certificate, whose key is another: cmpd
+ * must notice, reject it with certConf and fail the job saying why.
+ */
+static void
+test_mock_wrong_key(void **state)
+{
+	cmpd_job *job = enroll("mock", NULL);
+
+	(void)state;
+	assert_int_equal(cmpd_job_state_get(job), CMPD_JOB_STATE_FAILED);
+	assert_int_equal(cmpd_job_error(job), CMPD_RESULT_BAD_CERT);
+	assert_non_null(strstr(cmpd_job_error_text(job), "key"));
+	cmpd_job_free(job);
+}
+
+/* The mock answers "waiting" twice; cmpd polls on its timer. */
+static void
+test_mock_polling(void **state)
+{
+	cmpd_job *job = enroll("mock-poll", fixed_id);
+
+	(void)state;
+	check_fixed(job);
+	cmpd_job_free(job);
+}
+
+static void
+test_mock_mac(void **state)
+{
+	cmpd_job *job = enroll("mock-mac", fixed_id);
+
+	(void)state;
+	check_fixed(job);
+	cmpd_job_free(job);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mock_ir),
+		cmocka_unit_test(test_mock_wrong_key),
+		cmocka_unit_test(test_mock_polling),
+		cmocka_unit_test(test_mock_mac),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
