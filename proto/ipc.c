@@ -157,7 +157,8 @@ cmpd_err
 cmpd_ipc_unpack(nng_msg *msg, size_t max, cmpd_env **out)
 {
 	size_t len = nng_msg_len(msg);
-	struct budget b = { .left = (len + 64) * CMPD_IPC_ALLOC_FACTOR };
+	struct budget b = { .left = len * CMPD_IPC_ALLOC_FACTOR +
+				    CMPD_IPC_ALLOC_SLACK };
 	ProtobufCAllocator a = { budget_alloc, budget_free, &b };
 	cmpd_env *env;
 

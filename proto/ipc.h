@@ -26,8 +26,10 @@
 #define CMPD_IPC_MAX_STRING	 4096u	/* bytes in one string field */
 #define CMPD_IPC_MAX_REPEATED	 100000u /* elements in one repeated field */
 
-/* Decoding may allocate at most this many times the message size. */
+/* Decoding may allocate at most this many times the message size, plus
+ * the slack a small message needs for its structures. */
 #define CMPD_IPC_ALLOC_FACTOR 32u
+#define CMPD_IPC_ALLOC_SLACK  4096u
 
 typedef Cmpd__Envelope cmpd_env;
 

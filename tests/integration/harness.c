@@ -163,6 +163,9 @@ harness_start_ca(struct harness *h, const char *const *args)
 	return h->ca_port > 0 ? 0 : -1;
 }
 
+/* The configuration text is a format whose arguments are fixed above. */
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+
 static int
 write_conf(const struct harness *h, const char *extra)
 {

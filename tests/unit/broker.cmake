@@ -1,0 +1,4 @@
+cmpd_add_test(test_broker_config SOURCES test_broker_config.c
+	LIBS cmpd-broker-lib)
+cmpd_add_test(test_broker_store SOURCES test_broker_store.c
+	LIBS cmpd-broker-lib)

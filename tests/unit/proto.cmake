@@ -1,0 +1,1 @@
+cmpd_add_test(test_proto SOURCES test_proto.c LIBS cmpd-proto)

@@ -1,0 +1,184 @@
+/* The broker's store: jobs and certificates survive a reopen; a damaged
+ * store is refused with an error, not a crash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "record.h"
+#include "store.h"
+
+static char dir[] = "/tmp/cmpd-store-test.XXXXXX";
+static char path[256];
+
+static int
+setup(void **state)
+{
+	(void)state;
+	if (mkdtemp(dir) == NULL)
+		return -1;
+	snprintf(path, sizeof(path), "%s/cmpd.db", dir);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	char cmd[300];
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd);
+}
+
+static Cmpd__Job *
+job_make(const char *id, Cmpd__JobState state, int64_t created)
+{
+	Cmpd__Job *j = rec_job_new();
+	char *const sans[] = { "DNS:a.example", "IP:192.0.2.9" };
+
+	assert_non_null(j);
+	assert_int_equal(rec_set_str(&j->id, id), CMPD_OK);
+	assert_int_equal(rec_set_str(&j->profile, "p"), CMPD_OK);
+	assert_int_equal(rec_set_str(&j->subject, "/CN=x"), CMPD_OK);
+	assert_int_equal(rec_set_str_list(&j->sans, &j->n_sans, sans, 2),
+	    CMPD_OK);
+	assert_int_equal(rec_set_bytes(&j->transaction_id,
+			     (const uint8_t *)"0123456789abcdef", 16),
+	    CMPD_OK);
+	j->state = state;
+	j->created = created;
+	return j;
+}
+
+static int
+count_cb(void *arg, Cmpd__Job *job)
+{
+	int *n = arg;
+
+	(*n)++;
+	cmpd__job__free_unpacked(job, NULL);
+	return 0;
+}
+
+static void
+test_jobs_survive_reopen(void **state)
+{
+	struct store *st = NULL;
+	Cmpd__Job *a = job_make("aaaaaaaaaaaaaaaa", CMPD__JOB_STATE__JOB_QUEUED,
+	    1);
+	Cmpd__Job *b = job_make("bbbbbbbbbbbbbbbb", CMPD__JOB_STATE__JOB_DONE,
+	    2);
+	Cmpd__Job *got = NULL;
+	int all = 0, active = 0;
+
+	(void)state;
+	assert_int_equal(store_open(path, &st), CMPD_OK);
+	assert_int_equal(store_job_put(st, a), CMPD_OK);
+	assert_int_equal(store_job_put(st, b), CMPD_OK);
+	a->state = CMPD__JOB_STATE__JOB_WAITING;
+	assert_int_equal(store_job_put(st, a), CMPD_OK); /* replaces */
+	store_close(st);
+
+	assert_int_equal(store_open(path, &st), CMPD_OK);
+	assert_int_equal(store_job_get(st, "aaaaaaaaaaaaaaaa", &got), CMPD_OK);
+	assert_int_equal(got->state, CMPD__JOB_STATE__JOB_WAITING);
+	assert_int_equal(got->n_sans, 2);
+	assert_string_equal(got->sans[1], "IP:192.0.2.9");
+	assert_memory_equal(got->transaction_id.data, "0123456789abcdef", 16);
+	cmpd__job__free_unpacked(got, NULL);
+	assert_int_equal(store_job_get(st, "cccccccccccccccc", &got),
+	    CMPD_ENOENT);
+	assert_int_equal(store_job_each(st, 0, count_cb, &all), CMPD_OK);
+	assert_int_equal(store_job_each(st, 1, count_cb, &active), CMPD_OK);
+	assert_int_equal(all, 2);
+	assert_int_equal(active, 1);
+	store_close(st);
+	cmpd__job__free_unpacked(a, NULL);
+	cmpd__job__free_unpacked(b, NULL);
+}
+
+static int
+cert_cb(void *arg, Cmpd__CertRecord *c)
+{
+	char *serial = arg;
+
+	strcpy(serial, c->serial);
+	cmpd__cert_record__free_unpacked(c, NULL);
+	return 0;
+}
+
+static void
+test_finish_stores_job_and_cert(void **state)
+{
+	struct store *st = NULL;
+	Cmpd__Job *j = job_make("dddddddddddddddd", CMPD__JOB_STATE__JOB_DONE,
+	    3);
+	Cmpd__CertRecord c = CMPD__CERT_RECORD__INIT;
+	char serial[64] = "";
+
+	(void)state;
+	c.profile = "p";
+	c.job_id = j->id;
+	c.serial = "0a0b";
+	c.not_after = 12345;
+	assert_int_equal(store_open(path, &st), CMPD_OK);
+	assert_int_equal(store_job_finish(st, j, &c), CMPD_OK);
+	assert_int_equal(store_cert_each(st, cert_cb, serial), CMPD_OK);
+	assert_string_equal(serial, "0a0b");
+	store_close(st);
+	cmpd__job__free_unpacked(j, NULL);
+}
+
+/* Garbage where the database should be: a clear refusal. */
+static void
+test_damaged_store_refused(void **state)
+{
+	char bad[300];
+	struct store *st = NULL;
+	FILE *f;
+
+	(void)state;
+	snprintf(bad, sizeof(bad), "%s/bad.db", dir);
+	f = fopen(bad, "w");
+	assert_non_null(f);
+	for (int i = 0; i < 4096; i++)
+		fputc(i * 7 % 251, f);
+	fclose(f);
+	assert_int_equal(store_open(bad, &st), CMPD_EIO);
+	assert_null(st);
+}
+
+static void
+test_second_broker_refused(void **state)
+{
+	struct store *a = NULL, *b = NULL;
+	Cmpd__Job *j = job_make("eeeeeeeeeeeeeeee", CMPD__JOB_STATE__JOB_QUEUED,
+	    4);
+
+	(void)state;
+	assert_int_equal(store_open(path, &a), CMPD_OK);
+	assert_int_equal(store_job_put(a, j), CMPD_OK);
+	assert_int_equal(store_open(path, &b), CMPD_EIO);
+	store_close(a);
+	cmpd__job__free_unpacked(j, NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_jobs_survive_reopen),
+		cmocka_unit_test(test_finish_stores_job_and_cert),
+		cmocka_unit_test(test_damaged_store_refused),
+		cmocka_unit_test(test_second_broker_refused),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
