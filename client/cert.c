@@ -1,0 +1,156 @@
+/*
+ * The certificates cmpd enrolled (CertListReq) and their accessors.
+ */
+#include <stdlib.h>
+
+#include "client_int.h"
+
+static cmpd_result
+cert_array_fill(cmpd_client *c, cmpd_cert_array *arr)
+{
+	const Cmpd__CertListRep *rep = arr->env->cert_list_rep;
+
+	arr->certs = calloc(rep->n_certs + 1, sizeof(*arr->certs));
+	if (arr->certs == NULL)
+		return client_fail(c, CMPD_RESULT_NOMEM, "out of memory");
+	for (size_t i = 0; i < rep->n_certs; i++, arr->count++) {
+		const Cmpd__CertRecord *pb = rep->certs[i];
+
+		if (pb == NULL)
+			return client_fail(c, CMPD_RESULT_PROTOCOL,
+			    "cmpd sent an empty certificate record");
+		arr->certs[i].pb = pb;
+		arr->certs[i].pem =
+		    pem_encode("CERTIFICATE", pb->cert.data, pb->cert.len);
+		if (arr->certs[i].pem == NULL)
+			return client_fail(
+			    c, CMPD_RESULT_NOMEM, "out of memory");
+	}
+	return CMPD_RESULT_OK;
+}
+
+cmpd_result
+cmpd_cert_list(cmpd_client *client, const char *profile, cmpd_cert_array **out)
+{
+	Cmpd__CertListReq list = CMPD__CERT_LIST_REQ__INIT;
+	cmpd_cert_array *arr = NULL;
+	cmpd_env req, *rep = NULL;
+	cmpd_result rv;
+
+	if (client_check(client) != CMPD_RESULT_OK)
+		return CMPD_RESULT_INVALID;
+	if (out == NULL || (profile != NULL && !client_text_ok(profile, 256)))
+		return client_fail(client, CMPD_RESULT_INVALID,
+		    "invalid profile name or output");
+	cmpd_env_init(&req, 0);
+	list.profile = (char *)(profile != NULL ? profile : "");
+	req.body_case = CMPD__ENVELOPE__BODY_CERT_LIST_REQ;
+	req.cert_list_req = &list;
+	rv = client_call(
+	    client, &req, CMPD__ENVELOPE__BODY_CERT_LIST_REP, 0, &rep);
+	if (rv != CMPD_RESULT_OK)
+		return rv;
+	if ((arr = calloc(1, sizeof(*arr))) == NULL) {
+		cmpd_ipc_free(rep);
+		return client_fail(client, CMPD_RESULT_NOMEM, "out of memory");
+	}
+	arr->env = rep;
+	rv = cert_array_fill(client, arr);
+	if (rv != CMPD_RESULT_OK) {
+		cmpd_cert_array_free(arr);
+		return rv;
+	}
+	*out = arr;
+	return CMPD_RESULT_OK;
+}
+
+size_t
+cmpd_cert_array_count(const cmpd_cert_array *certs)
+{
+	return certs->count;
+}
+
+const cmpd_cert *
+cmpd_cert_array_get(const cmpd_cert_array *certs, size_t i)
+{
+	return i < certs->count ? &certs->certs[i] : NULL;
+}
+
+void
+cmpd_cert_array_free(cmpd_cert_array *certs)
+{
+	if (certs == NULL)
+		return;
+	for (size_t i = 0; i < certs->count; i++)
+		free(certs->certs[i].pem);
+	free(certs->certs);
+	cmpd_ipc_free(certs->env);
+	free(certs);
+}
+
+const char *
+cmpd_cert_profile(const cmpd_cert *cert)
+{
+	return cert->pb->profile;
+}
+
+const char *
+cmpd_cert_job_id(const cmpd_cert *cert)
+{
+	return cert->pb->job_id;
+}
+
+const char *
+cmpd_cert_subject(const cmpd_cert *cert)
+{
+	return cert->pb->subject;
+}
+
+const char *
+cmpd_cert_issuer(const cmpd_cert *cert)
+{
+	return cert->pb->issuer;
+}
+
+const char *
+cmpd_cert_serial(const cmpd_cert *cert)
+{
+	return cert->pb->serial;
+}
+
+int64_t
+cmpd_cert_not_before(const cmpd_cert *cert)
+{
+	return cert->pb->not_before;
+}
+
+int64_t
+cmpd_cert_not_after(const cmpd_cert *cert)
+{
+	return cert->pb->not_after;
+}
+
+const char *
+cmpd_cert_key_id(const cmpd_cert *cert)
+{
+	return cert->pb->key_id;
+}
+
+const char *
+cmpd_cert_path(const cmpd_cert *cert)
+{
+	return cert->pb->cert_path;
+}
+
+const uint8_t *
+cmpd_cert_der(const cmpd_cert *cert, size_t *len)
+{
+	*len = cert->pb->cert.len;
+	return cert->pb->cert.len > 0 ? cert->pb->cert.data : NULL;
+}
+
+const char *
+cmpd_cert_pem(const cmpd_cert *cert)
+{
+	return cert->pem;
+}

@@ -1,0 +1,79 @@
+/*
+ * cmpctl, the command-line client of cmpd, built only on the public
+ * libcmpd-client API. cmpctl.md documents its commands, output and exit
+ * codes.
+ */
+#pragma once
+
+#include <cmpd/client.h>
+#include <jansson.h>
+#include <stdio.h>
+
+/* Exit codes (cmpctl.md lists them; scripts depend on them). */
+enum cmpctl_exit {
+	CMPCTL_EXIT_OK = 0,
+	CMPCTL_EXIT_FAILED = 1,      /* the job failed or the CA refused */
+	CMPCTL_EXIT_USAGE = 2,       /* bad command line or argument */
+	CMPCTL_EXIT_UNAVAILABLE = 3, /* cmpd not reachable, internal error */
+	CMPCTL_EXIT_DENIED = 4,      /* permission denied */
+	CMPCTL_EXIT_NOT_FOUND = 5,   /* no such job, profile, key or file */
+	CMPCTL_EXIT_TIMEOUT = 6,     /* --wait ran out of time */
+};
+
+/* The run of one command. */
+struct cmpctl {
+	const char *socket; /* --socket; NULL: the library's default */
+	int json;           /* --json */
+	cmpd_client *client;
+};
+
+/* A command: its name, its entry, and its help (cmpctl_help.c). */
+struct cmpctl_cmd {
+	const char *name;
+	int (*run)(struct cmpctl *ctl, int argc, char **argv);
+	const char *summary;
+	const char *help;
+};
+
+/* The commands (cmpctl_cmd.c), and the table of them (cmpctl_help.c). */
+int cmpctl_enroll(struct cmpctl *ctl, int argc, char **argv);
+int cmpctl_status(struct cmpctl *ctl, int argc, char **argv);
+int cmpctl_jobs(struct cmpctl *ctl, int argc, char **argv);
+int cmpctl_list(struct cmpctl *ctl, int argc, char **argv);
+int cmpctl_key(struct cmpctl *ctl, int argc, char **argv);
+int cmpctl_help(struct cmpctl *ctl, int argc, char **argv);
+const struct cmpctl_cmd *cmpctl_cmd_find(const char *name);
+void cmpctl_help_all(FILE *f);
+/* Prints the help of cmd ("key import" and "key list" included). */
+void cmpctl_help_cmd(FILE *f, const struct cmpctl_cmd *cmd);
+
+/* cmpctl.c: connecting, and reporting failures as exit codes. */
+int cmpctl_connect(struct cmpctl *ctl);
+int cmpctl_exit_code(cmpd_result r);
+/* Reports a failed call (text from the library) and returns its exit. */
+int cmpctl_fail(struct cmpctl *ctl, cmpd_result r, const char *message);
+/* Reports a usage error of cmd and returns CMPCTL_EXIT_USAGE. */
+int cmpctl_usage(struct cmpctl *ctl, const char *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* cmpctl_show.c: output for people. */
+void show_job(FILE *f, const cmpd_job *job);
+void show_jobs(FILE *f, const cmpd_job_array *jobs);
+void show_certs(FILE *f, const cmpd_cert_array *certs);
+void show_key(FILE *f, const cmpd_key_info *key);
+void show_keys(FILE *f, const cmpd_key_array *keys);
+/* One line of --wait progress; tty selects the form (cmpctl.md). */
+void show_progress(FILE *f, const cmpd_job *job, int tty);
+/* A unix time as RFC 3339 UTC ("2025-01-31T12:00:00Z"). */
+void show_time(int64_t t, char buf[32]);
+
+/* cmpctl_json.c: output for programs (shapes in cmpctl.md). */
+json_t *jsonout_job(const cmpd_job *job);
+json_t *jsonout_jobs(const cmpd_job_array *jobs);
+json_t *jsonout_certs(const cmpd_cert_array *certs);
+json_t *jsonout_key(const cmpd_key_info *key);
+json_t *jsonout_keys(const cmpd_key_array *keys);
+/* {"error": {"code", "message"[, "job"]}}; job may be NULL. */
+json_t *jsonout_error(const char *code, const char *message, json_t *job);
+/* Prints v (taking it) and a newline to stdout; 0 or -1. */
+int jsonout_print(json_t *v);
