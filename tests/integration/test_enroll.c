@@ -74,6 +74,7 @@ test_every_key_type(void **state)
 
 		assert_string_equal(cmpd_job_key_type(job), types[i]);
 		check_issued(&h, job);
+		check_file(job);
 		check_names(job, "CN=itest.example,O=cmpd tests",
 		    "itest.example");
 		cmpd_job_free(job);
@@ -88,6 +89,7 @@ test_rsa_supplier(void **state)
 
 	(void)state;
 	check_issued(&h, job);
+	check_file(job);
 	check_names(job, "CN=itest-rsa.example", NULL);
 	cmpd_job_free(job);
 }
