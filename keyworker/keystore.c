@@ -1,0 +1,430 @@
+#include "keystore.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "util.h"
+
+#define KW_KEY_SUFFIX ".key"
+
+struct kw_keystore {
+	char *dir;
+	struct kw_keydec *dec;
+	struct kw_key *keys; /* sorted by id */
+	size_t n;
+	size_t cap;
+};
+
+const char *
+kw_keystore_dir(const struct kw_keystore *ks)
+{
+	return ks->dir;
+}
+
+size_t
+kw_keystore_count(const struct kw_keystore *ks)
+{
+	return ks->n;
+}
+
+const struct kw_key *
+kw_keystore_at(const struct kw_keystore *ks, size_t i)
+{
+	return i < ks->n ? &ks->keys[i] : NULL;
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return strcmp(
+	    ((const struct kw_key *)a)->id, ((const struct kw_key *)b)->id);
+}
+
+/* The index of id, or of where it would go (*found 0). */
+static size_t
+keystore_pos(const struct kw_keystore *ks, const char *id, int *found)
+{
+	size_t lo = 0, hi = ks->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(ks->keys[mid].id, id);
+
+		if (c == 0) {
+			*found = 1;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = 0;
+	return lo;
+}
+
+const struct kw_key *
+kw_keystore_find(const struct kw_keystore *ks, const char *id)
+{
+	int found;
+	size_t i = keystore_pos(ks, id, &found);
+
+	return found ? &ks->keys[i] : NULL;
+}
+
+static cmpd_err
+keystore_grow(struct kw_keystore *ks)
+{
+	size_t cap = ks->cap != 0 ? ks->cap * 2 : 64;
+	struct kw_key *keys;
+
+	if (ks->n < ks->cap)
+		return CMPD_OK;
+	keys = reallocarray(ks->keys, cap, sizeof(*keys));
+	if (keys == NULL)
+		return CMPD_ENOMEM;
+	ks->keys = keys;
+	ks->cap = cap;
+	return CMPD_OK;
+}
+
+cmpd_err
+kw_keystore_add(struct kw_keystore *ks, struct kw_key *key)
+{
+	int found;
+	size_t i = keystore_pos(ks, key->id, &found);
+
+	if (found)
+		return CMPD_EEXIST;
+	if (keystore_grow(ks) != CMPD_OK)
+		return CMPD_ENOMEM;
+	if (i < ks->n)
+		memmove(&ks->keys[i + 1], &ks->keys[i],
+		    (ks->n - i) * sizeof(ks->keys[0]));
+	ks->keys[i] = *key;
+	ks->n++;
+	memset(key, 0, sizeof(*key));
+	return CMPD_OK;
+}
+
+/* "<32 hex digits>.key" */
+static int
+name_is_key_file(const char *name)
+{
+	size_t n = strlen(name);
+
+	return n == CMPD_KEY_ID_LEN + strlen(KW_KEY_SUFFIX) &&
+	    strcmp(name + CMPD_KEY_ID_LEN, KW_KEY_SUFFIX) == 0 &&
+	    strspn(name, "0123456789abcdef") == CMPD_KEY_ID_LEN;
+}
+
+/* Reads and describes one key file of the directory into *out. */
+static cmpd_err
+scan_one(struct kw_keystore *ks, const char *name, struct kw_key *out,
+    struct kw_why *why)
+{
+	struct kw_key k = { .type = CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
+	EVP_PKEY *pkey = NULL;
+	int64_t mtime = 0;
+	struct kw_why reason;
+	cmpd_err rv;
+
+	if (!name_is_key_file(name)) {
+		kw_why_set(why, "%s/%s: not named <key id>.key", ks->dir, name);
+		return CMPD_EINVAL;
+	}
+	rv = kw_keyfile_read(ks->dec, ks->dir, name, &pkey, &mtime, why);
+	if (rv != CMPD_OK)
+		return rv;
+	rv = kw_key_describe(pkey, &k, &reason);
+	EVP_PKEY_free(pkey);
+	if (rv != CMPD_OK) {
+		kw_why_set(why, "%s/%s: %s", ks->dir, name, reason.text);
+		return rv;
+	}
+	if (strncmp(name, k.id, CMPD_KEY_ID_LEN) != 0) {
+		kw_why_set(why,
+		    "%s/%s: holds key %s, not the key its name "
+		    "says",
+		    ks->dir, name, k.id);
+		kw_key_fini(&k);
+		return CMPD_EINVAL;
+	}
+	k.created = mtime;
+	*out = k;
+	return CMPD_OK;
+}
+
+static int
+name_is_ignored(const char *name)
+{
+	return name[0] == '.' || strcmp(name, KW_IMPORT_KEY_NAME) == 0 ||
+	    strcmp(name, KW_IMPORT_CERT_NAME) == 0;
+}
+
+/*
+ * Indexes every key file. Entries are appended and sorted once at the end:
+ * inserting 10,000 keys one by one would move the array 10,000 times.
+ */
+static cmpd_err
+keystore_scan(struct kw_keystore *ks)
+{
+	DIR *d = opendir(ks->dir);
+	struct dirent *de;
+	struct kw_why why;
+	size_t skipped = 0;
+
+	if (d == NULL) {
+		log_err(
+		    "cannot read key store %s: %s", ks->dir, strerror(errno));
+		return CMPD_EIO;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (name_is_ignored(de->d_name))
+			continue;
+		if (keystore_grow(ks) != CMPD_OK) {
+			closedir(d);
+			return CMPD_ENOMEM;
+		}
+		if (scan_one(ks, de->d_name, &ks->keys[ks->n], &why) ==
+		    CMPD_OK) {
+			ks->n++;
+			continue;
+		}
+		log_err("key store: skipped %s", why.text);
+		skipped++;
+	}
+	closedir(d);
+	if (ks->n > 1)
+		qsort(ks->keys, ks->n, sizeof(ks->keys[0]), key_cmp);
+	log_info("key store %s: %zu keys, %zu files skipped", ks->dir, ks->n,
+	    skipped);
+	return CMPD_OK;
+}
+
+cmpd_err
+kw_keystore_open(const char *dir, struct kw_keystore **out)
+{
+	struct kw_keystore *ks = NULL;
+	cmpd_err rv;
+
+	rv = cmpd_dir_ensure(dir, 0700);
+	if (rv != CMPD_OK)
+		return rv;
+	cmpd_dir_clean_tmp(dir);
+	ks = calloc(1, sizeof(*ks));
+	if (ks == NULL || (ks->dir = strdup(dir)) == NULL) {
+		rv = CMPD_ENOMEM;
+		goto out;
+	}
+	if ((rv = kw_keydec_new(&ks->dec)) != CMPD_OK ||
+	    (rv = keystore_scan(ks)) != CMPD_OK)
+		goto out;
+	*out = ks;
+	ks = NULL;
+out:
+	kw_keystore_free(ks);
+	return rv;
+}
+
+void
+kw_keystore_free(struct kw_keystore *ks)
+{
+	if (ks == NULL)
+		return;
+	for (size_t i = 0; i < ks->n; i++)
+		kw_key_fini(&ks->keys[i]);
+	free(ks->keys);
+	kw_keydec_free(ks->dec);
+	free(ks->dir);
+	free(ks);
+}
+
+static int
+key_path(const char *dir, const char *id, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s/%s" KW_KEY_SUFFIX, dir, id);
+
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+cmpd_err
+kw_keystore_load(
+    struct kw_keystore *ks, const char *id, EVP_PKEY **out, struct kw_why *why)
+{
+	const struct kw_key *k = kw_keystore_find(ks, id);
+	struct kw_key now = { .type = CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
+	char name[CMPD_KEY_ID_LEN + sizeof(KW_KEY_SUFFIX)];
+	EVP_PKEY *pkey = NULL;
+	int64_t mtime;
+	cmpd_err rv;
+
+	if (k == NULL) {
+		kw_why_set(why, "key %s is not in the key store", id);
+		return CMPD_ENOENT;
+	}
+	snprintf(name, sizeof(name), "%s" KW_KEY_SUFFIX, k->id);
+	rv = kw_keyfile_read(ks->dec, ks->dir, name, &pkey, &mtime, why);
+	if (rv != CMPD_OK)
+		return rv;
+	/* The file might have been replaced behind our back: never sign
+	 * with a key that is not the one the broker and the CA know. */
+	rv = kw_key_describe(pkey, &now, why);
+	if (rv == CMPD_OK &&
+	    (now.spki_len != k->spki_len ||
+	        memcmp(now.spki, k->spki, k->spki_len) != 0)) {
+		kw_why_set(
+		    why, "%s/%s no longer holds key %s", ks->dir, name, id);
+		rv = CMPD_EIO;
+	}
+	kw_key_fini(&now);
+	if (rv != CMPD_OK) {
+		EVP_PKEY_free(pkey);
+		return rv;
+	}
+	*out = pkey;
+	return CMPD_OK;
+}
+
+cmpd_err
+kw_keystore_store(struct kw_keystore *ks, EVP_PKEY *pkey,
+    const struct kw_key **out, struct kw_why *why)
+{
+	struct kw_key k = { .type = CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
+	const struct kw_key *have;
+	char id[CMPD_KEY_ID_LEN + 1];
+	char path[4096];
+	cmpd_err rv;
+
+	rv = kw_key_describe(pkey, &k, why);
+	if (rv != CMPD_OK)
+		return rv;
+	memcpy(id, k.id, sizeof(id));
+	if ((have = kw_keystore_find(ks, id)) != NULL) {
+		log_info("key %s is already in the key store", k.id);
+		kw_key_fini(&k);
+		*out = have;
+		return CMPD_OK;
+	}
+	if (key_path(ks->dir, k.id, path, sizeof(path)) != 0) {
+		kw_why_set(why, "key store path too long");
+		rv = CMPD_EINVAL;
+		goto out;
+	}
+	if ((rv = kw_keyfile_write(path, pkey, why)) != CMPD_OK)
+		goto out;
+	k.created = cmpd_time_now();
+	log_info("key %s (%s) stored", id, kw_key_type_name(k.type));
+	if ((rv = kw_keystore_add(ks, &k)) != CMPD_OK) {
+		kw_why_set(why, "out of memory");
+		goto out;
+	}
+	*out = kw_keystore_find(ks, id);
+out:
+	kw_key_fini(&k);
+	return rv;
+}
+
+/* A removal is durable once the directory itself is flushed. Returns 0
+ * or the errno of the failure. */
+static int
+dir_sync(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int e = 0;
+
+	if (fd < 0 || fsync(fd) != 0)
+		e = errno;
+	if (fd >= 0)
+		close(fd);
+	return e;
+}
+
+cmpd_err
+kw_keystore_delete(struct kw_keystore *ks, const char *id, struct kw_why *why)
+{
+	char path[4096];
+	int found, e;
+	size_t i = keystore_pos(ks, id, &found);
+
+	if (!found) {
+		kw_why_set(why, "key %s is not in the key store", id);
+		return CMPD_ENOENT;
+	}
+	if (key_path(ks->dir, id, path, sizeof(path)) != 0 ||
+	    (unlink(path) != 0 && errno != ENOENT)) {
+		kw_why_set(why, "cannot remove %s: %s", path, strerror(errno));
+		return CMPD_EIO;
+	}
+	kw_key_fini(&ks->keys[i]);
+	if (i + 1 < ks->n)
+		memmove(&ks->keys[i], &ks->keys[i + 1],
+		    (ks->n - i - 1) * sizeof(ks->keys[0]));
+	ks->n--;
+	if ((e = dir_sync(ks->dir)) != 0) {
+		kw_why_set(why, "removed %s but cannot flush %s: %s", path,
+		    ks->dir, strerror(e));
+		return CMPD_EIO;
+	}
+	log_info("key %s deleted", id);
+	return CMPD_OK;
+}
+
+cmpd_err
+kw_keygen_run(const char *dir, Cmpd__KeyType type, const char *job,
+    struct kw_key *out, struct kw_why *why)
+{
+	struct kw_key k = { .type = CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
+	EVP_PKEY *pkey = NULL;
+	char path[4096];
+	cmpd_err rv;
+
+	if ((rv = kw_key_generate(type, job, &pkey, why)) != CMPD_OK)
+		return rv;
+	if ((rv = kw_key_describe(pkey, &k, why)) != CMPD_OK)
+		goto out;
+	if (key_path(dir, k.id, path, sizeof(path)) != 0) {
+		kw_why_set(why, "key store path too long");
+		rv = CMPD_EINVAL;
+		goto out;
+	}
+	if ((rv = kw_keyfile_write(path, pkey, why)) != CMPD_OK)
+		goto out;
+	k.created = cmpd_time_now();
+	*out = k;
+	k.spki = NULL;
+out:
+	kw_key_fini(&k);
+	EVP_PKEY_free(pkey);
+	return rv;
+}
+
+cmpd_err
+kw_keystore_generate(struct kw_keystore *ks, Cmpd__KeyType type,
+    const struct kw_key **out, struct kw_why *why)
+{
+	struct kw_key k = { .type = CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
+	char id[CMPD_KEY_ID_LEN + 1];
+	cmpd_err rv;
+
+	rv = kw_keygen_run(ks->dir, type, "key generation", &k, why);
+	if (rv != CMPD_OK)
+		return rv;
+	memcpy(id, k.id, sizeof(id));
+	rv = kw_keystore_add(ks, &k);
+	kw_key_fini(&k);
+	if (rv != CMPD_OK) {
+		kw_why_set(
+		    why, "key %s cannot be indexed: %s", id, cmpd_strerror(rv));
+		return rv;
+	}
+	*out = kw_keystore_find(ks, id);
+	return CMPD_OK;
+}

@@ -1,0 +1,75 @@
+/*
+ * The key store: a directory (mode 0700) of key files DIR/<id>.key and the
+ * import key pair DIR/import.key, DIR/import.pem. In memory it keeps only
+ * an index (id, type, SPKI, creation time) sorted by id; a private key is
+ * read from its file when a grant needs it. Used on one thread (the loop),
+ * except kw_keygen_run, which touches no index.
+ */
+#pragma once
+
+#include <openssl/evp.h>
+#include <stddef.h>
+
+#include "keyfile.h"
+
+#define KW_IMPORT_KEY_NAME  "import.key"
+#define KW_IMPORT_CERT_NAME "import.pem"
+
+struct kw_keystore;
+
+/*
+ * Creates or accepts dir (mode 0700), removes leftovers of interrupted
+ * writes and indexes every key file. A file that is corrupt, truncated,
+ * misnamed, a link, or readable by others is logged with its path and the
+ * reason and left out; the other keys stay usable.
+ */
+cmpd_err kw_keystore_open(const char *dir, struct kw_keystore **out);
+void kw_keystore_free(struct kw_keystore *ks);
+
+const char *kw_keystore_dir(const struct kw_keystore *ks);
+
+/*
+ * The index, in id order. Entries stay valid until the next add, store or
+ * delete.
+ */
+size_t kw_keystore_count(const struct kw_keystore *ks);
+const struct kw_key *kw_keystore_at(const struct kw_keystore *ks, size_t i);
+const struct kw_key *kw_keystore_find(
+    const struct kw_keystore *ks, const char *id);
+
+/*
+ * Adds a key whose file is written to the index. On success the index owns
+ * key->spki and *key is cleared; CMPD_EEXIST if the id is present.
+ */
+cmpd_err kw_keystore_add(struct kw_keystore *ks, struct kw_key *key);
+
+/*
+ * Reads the private key id from its file and checks that it is still the
+ * key the index describes. The caller owns *out.
+ */
+cmpd_err kw_keystore_load(
+    struct kw_keystore *ks, const char *id, EVP_PKEY **out, struct kw_why *why);
+
+/*
+ * Stores pkey (an imported key): writes its file and indexes it. A key
+ * already present is not an error; *out is its entry either way.
+ */
+cmpd_err kw_keystore_store(struct kw_keystore *ks, EVP_PKEY *pkey,
+    const struct kw_key **out, struct kw_why *why);
+
+/* Removes key id's file and flushes the directory. */
+cmpd_err kw_keystore_delete(
+    struct kw_keystore *ks, const char *id, struct kw_why *why);
+
+/*
+ * Generates a key of type for job and writes DIR/<id>.key, describing it
+ * in *out
+ * (the caller then gives it to kw_keystore_add). Thread-safe: it runs on
+ * libuv's thread pool so a slow RSA-4096 does not hold up signing.
+ */
+cmpd_err kw_keygen_run(const char *dir, Cmpd__KeyType type, const char *job,
+    struct kw_key *out, struct kw_why *why);
+
+/* kw_keygen_run and kw_keystore_add in one call, on the calling thread. */
+cmpd_err kw_keystore_generate(struct kw_keystore *ks, Cmpd__KeyType type,
+    const struct kw_key **out, struct kw_why *why);
