@@ -226,12 +226,28 @@ stop(pid_t pid)
 	return -1;
 }
 
+/*
+ * The workers' stderr is cmpd's log, so a sanitizer report of any process
+ * lands there, and also one from the test CA in its own log.
+ */
+static int
+logs_clean(const struct harness *h)
+{
+	return harness_sh("! grep -E -l 'Sanitizer|runtime error:' '%s/cmpd.log' "
+			  "'%s/ca.log' >&2",
+		   h->dir, h->dir) == 0;
+}
+
 void
 harness_fini(struct harness *h)
 {
 	int cmpd = stop(h->cmpd_pid);
 
 	stop(h->ca_pid);
+	if (cmpd == 0 && !logs_clean(h)) {
+		fprintf(stderr, "harness: a sanitizer reported an error\n");
+		cmpd = -2;
+	}
 	if (cmpd != 0 || getenv("CMPD_TEST_KEEP") != NULL) {
 		fprintf(stderr, "harness: cmpd exited with %d; logs kept in %s\n",
 		    cmpd, h->dir);
