@@ -36,11 +36,11 @@ put_safe(FILE *f, const char *s)
 	}
 }
 
-/* "label:     value"; an empty value shows as "-". */
+/* "label:       value"; an empty value shows as "-". */
 static void
 field(FILE *f, const char *label, const char *value)
 {
-	fprintf(f, "%-12s ", label);
+	fprintf(f, "%-14s ", label);
 	put_safe(f, value != NULL && value[0] != '\0' ? value : "-");
 	fputc('\n', f);
 }

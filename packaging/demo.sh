@@ -22,7 +22,7 @@ trap cleanup EXIT INT TERM
 
 echo "== a test PKI and the test CA on 127.0.0.1"
 "$bin/cmpd-testca" init "$demo/pki" >/dev/null
-"$bin/cmpd-testca" serve "$demo/pki" --port 0 --port-file "$demo/ca.port" \
+"$bin/cmpd-testca" serve "$demo/pki" --port 0 --port-file "$demo/ca.port" >/dev/null \
 	2>"$demo/ca.log" &
 ca_pid=$!
 i=0

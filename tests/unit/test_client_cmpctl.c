@@ -203,7 +203,7 @@ test_enroll_wait_files(void **state)
 	assert_non_null(
 	    strstr(r.err, "job 0123456789abcdef: waiting (next poll"));
 	assert_non_null(strstr(r.err, "job 0123456789abcdef: done"));
-	assert_non_null(strstr(r.out, "state:       done"));
+	assert_non_null(strstr(r.out, "state:         done"));
 	assert_non_null(strstr(r.out, "CN=web,O=Acme"));
 	assert_non_null(strstr(r.out, "CN=Test CA"));
 	assert_non_null(strstr(r.out, "0a1b"));
@@ -239,7 +239,7 @@ test_wait_progress_tty(void **state)
 	assert_non_null(strstr(r.err, "waiting for the CA, next poll in "));
 	assert_non_null(strstr(r.err, "certificate issued"));
 	assert_null(strstr(r.err, "job 0123456789abcdef:"));
-	assert_non_null(strstr(r.out, "state:       done"));
+	assert_non_null(strstr(r.out, "state:         done"));
 }
 
 /* A refused job: exit 1, the CA's status in words, no terminal escapes. */
@@ -301,7 +301,7 @@ test_wait_timeout(void **state)
 	RUN(&r, "-s", resp.path, "status", "0123456789abcdef", "--wait",
 	    "--timeout", "1");
 	assert_int_equal(r.rc, 6);
-	assert_non_null(strstr(r.out, "state:       running"));
+	assert_non_null(strstr(r.out, "state:         running"));
 	assert_non_null(strstr(r.err, "still running"));
 	RUN(&r, "-s", resp.path, "--json", "status", "-w", "-t", "1",
 	    "0123456789abcdef");
