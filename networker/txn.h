@@ -1,0 +1,77 @@
+/*
+ * One CMP transaction of one job, run with OpenSSL's CMP client. The keys
+ * come in as ready EVP_PKEYs (in the networker, handles of the remote-key
+ * provider; in tests, ordinary software keys), so this file never knows
+ * where a signature is made.
+ *
+ * Operations: IR and CR certify new_key; KUR certifies new_key in place
+ * of the certificate that protects the request (protection_certs[0]); RR
+ * revokes that certificate (no reason code); GENM asks for the CA
+ * certificates (id-it-caCerts) and returns them in ca_pubs. P10CR is not
+ * supported yet. KUR and RR need signature protection.
+ *
+ * Threads: nw_txn_new and nw_txn_free run anywhere; nw_txn_step and
+ * nw_txn_abort block on the network and run on a worker thread, one call
+ * at a time per transaction.
+ */
+#pragma once
+
+#include <openssl/x509.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmpd.pb-c.h"
+#include "err.h"
+
+struct nw_txn;
+
+/* How one step ended: the content of a TxnRep. */
+struct nw_txn_result {
+	Cmpd__TxnResult result;   /* TXN_DONE, TXN_WAITING or TXN_FAILED */
+	uint32_t check_after;     /* seconds, when waiting */
+	X509 *cert;               /* when done */
+	STACK_OF(X509) * chain;   /* when done: issuer first, to the anchor */
+	STACK_OF(X509) * ca_pubs; /* when done, if the CA sent any */
+	int pki_status;           /* the CA's PKIStatus; -1 when none */
+	uint32_t fail_info;       /* the CA's PKIFailureInfo bits */
+	char **texts;             /* the CA's statusString */
+	size_t n_texts;
+	cmpd_err error;       /* when failed */
+	char error_text[768]; /* when failed: one line a person acts on */
+};
+
+void nw_txn_result_init(struct nw_txn_result *res);
+void nw_txn_result_fini(struct nw_txn_result *res);
+
+/*
+ * Prepares the transaction req describes, in libctx (NULL: the default).
+ * prot_key is the signature protection key (NULL with MAC protection),
+ * new_key the key to certify (NULL for operations without one); both are
+ * only referenced. On failure returns CMPD_EINVAL (a request this
+ * transaction cannot run, such as an https URL, a bad subject or an
+ * Ed25519 protection key) or another code, with the reason in why.
+ */
+cmpd_err nw_txn_new(OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *req,
+    EVP_PKEY *prot_key, EVP_PKEY *new_key, struct nw_txn **out, char *why,
+    size_t whylen);
+
+/*
+ * Runs the next step: the first request, or the next poll after the CA
+ * said "waiting". Blocks for the network exchanges; fills res, which the
+ * caller initialised and finalises.
+ */
+void nw_txn_step(struct nw_txn *t, struct nw_txn_result *res);
+
+/* Whether the last step ended waiting for the CA. */
+int nw_txn_waiting(const struct nw_txn *t);
+
+/*
+ * Tells the CA that a waiting transaction is given up (an error message),
+ * best effort; does nothing for a transaction that is not waiting.
+ */
+void nw_txn_abort(struct nw_txn *t);
+
+void nw_txn_free(struct nw_txn *t);
+
+/* The job the transaction belongs to. */
+const char *nw_txn_job(const struct nw_txn *t);
