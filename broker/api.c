@@ -12,11 +12,11 @@
 #include "log.h"
 #include "util.h"
 
-#define API_MAGIC     0x61706931u /* "api1" */
-#define API_ADMIN     1u	  /* only administrators may ask */
-#define WAIT_MAX_MS   60000u
-#define MAX_SANS      64
-#define SENDBUF	      1024
+#define API_MAGIC   0x61706931u /* "api1" */
+#define API_ADMIN   1u          /* only administrators may ask */
+#define WAIT_MAX_MS 60000u
+#define MAX_SANS    64
+#define SENDBUF     1024
 
 struct request {
 	struct api *api;
@@ -42,8 +42,8 @@ struct api {
 	struct waiter *waiters;
 };
 
-typedef cmpd_err (*api_handler_fn)(struct request *r, const cmpd_env *env,
-    char *err, size_t errlen);
+typedef cmpd_err (*api_handler_fn)(
+    struct request *r, const cmpd_env *env, char *err, size_t errlen);
 
 struct api_handler {
 	Cmpd__Envelope__BodyCase body;
@@ -105,8 +105,9 @@ may_see_job(const struct request *r, const Cmpd__Job *job)
 static int
 san_ok(const char *san)
 {
-	static const char *const prefixes[] = { "DNS:", "IP:", "URI:",
-		"email:" };
+	static const char *const prefixes[] = {
+		"DNS:", "IP:", "URI:", "email:"
+	};
 
 	for (size_t i = 0; i < CMPD_ARRAY_LEN(prefixes); i++)
 		if (strncmp(san, prefixes[i], strlen(prefixes[i])) == 0)
@@ -185,8 +186,7 @@ waiter_close_cb(uv_handle_t *h)
 static void
 waiter_remove(struct api *a, struct waiter *w)
 {
-	for (struct waiter **pp = &a->waiters; *pp != NULL;
-	    pp = &(*pp)->next) {
+	for (struct waiter **pp = &a->waiters; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == w) {
 			*pp = w->next;
 			break;
@@ -236,8 +236,7 @@ api_wait(struct request *r, const Cmpd__JobGetReq *g)
 
 /* A finished job is read from the store. */
 static cmpd_err
-api_job_get_stored(struct request *r, const char *id, char *err,
-    size_t errlen)
+api_job_get_stored(struct request *r, const char *id, char *err, size_t errlen)
 {
 	Cmpd__Job *stored = NULL;
 	cmpd_err rv = store_job_get(r->api->b->store, id, &stored);
@@ -307,16 +306,16 @@ list_job_cb(void *arg, Cmpd__Job *job)
 	struct list *l = arg;
 
 	if (may_see_job(l->req, job) &&
-	    (!cmpd_str_set(l->profile) || strcmp(job->profile, l->profile) == 0)
-	    && list_add(l, job))
+	    (!cmpd_str_set(l->profile) ||
+	        strcmp(job->profile, l->profile) == 0) &&
+	    list_add(l, job))
 		return 0;
 	cmpd__job__free_unpacked(job, NULL);
 	return l->rv != CMPD_OK;
 }
 
 static cmpd_err
-api_job_list(struct request *r, const cmpd_env *env, char *err,
-    size_t errlen)
+api_job_list(struct request *r, const cmpd_env *env, char *err, size_t errlen)
 {
 	struct list l = { .req = r, .profile = env->job_list_req->profile };
 	Cmpd__JobListRep rep = CMPD__JOB_LIST_REP__INIT;
@@ -346,20 +345,20 @@ static int
 list_cert_cb(void *arg, Cmpd__CertRecord *c)
 {
 	struct list *l = arg;
-	const struct profile *pr = config_profile(l->req->api->b->cfg,
-	    c->profile);
+	const struct profile *pr =
+	    config_profile(l->req->api->b->cfg, c->profile);
 
 	if ((l->req->admin || (pr != NULL && may_use_profile(l->req, pr))) &&
-	    (!cmpd_str_set(l->profile) || strcmp(c->profile, l->profile) == 0)
-	    && list_add(l, c))
+	    (!cmpd_str_set(l->profile) ||
+	        strcmp(c->profile, l->profile) == 0) &&
+	    list_add(l, c))
 		return 0;
 	cmpd__cert_record__free_unpacked(c, NULL);
 	return l->rv != CMPD_OK;
 }
 
 static cmpd_err
-api_cert_list(struct request *r, const cmpd_env *env, char *err,
-    size_t errlen)
+api_cert_list(struct request *r, const cmpd_env *env, char *err, size_t errlen)
 {
 	struct list l = { .req = r, .profile = env->cert_list_req->profile };
 	Cmpd__CertListRep rep = CMPD__CERT_LIST_REP__INIT;
@@ -402,8 +401,8 @@ api_forward_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 }
 
 static cmpd_err
-api_key_forward(struct request *r, const cmpd_env *env, char *err,
-    size_t errlen)
+api_key_forward(
+    struct request *r, const cmpd_env *env, char *err, size_t errlen)
 {
 	cmpd_env copy = *env;
 	cmpd_err rv;
@@ -411,8 +410,8 @@ api_key_forward(struct request *r, const cmpd_env *env, char *err,
 	if (env->body_case == CMPD__ENVELOPE__BODY_KEY_LIST_REQ &&
 	    cmpd_str_set(env->key_list_req->id) &&
 	    !cmpd_is_hex_id(env->key_list_req->id, CMPD_KEY_ID_LEN)) {
-		snprintf(err, errlen, "'%s' is not a key id",
-		    env->key_list_req->id);
+		snprintf(
+		    err, errlen, "'%s' is not a key id", env->key_list_req->id);
 		return CMPD_EINVAL;
 	}
 	rv = worker_request(&r->api->b->keyworker, &copy, api_forward_cb, r);
@@ -458,15 +457,15 @@ api_drop(nng_msg *msg, uint32_t uid, const char *why)
 }
 
 static void
-api_dispatch(struct request *r, const cmpd_env *env,
-    const struct api_handler *h)
+api_dispatch(
+    struct request *r, const cmpd_env *env, const struct api_handler *h)
 {
 	char err[512] = "";
 	cmpd_err rv;
 
 	if ((h->flags & API_ADMIN) != 0 && !r->admin) {
-		api_reply_error(r, CMPD_EPERM,
-		    "only an administrator of cmpd may do this");
+		api_reply_error(
+		    r, CMPD_EPERM, "only an administrator of cmpd may do this");
 		return;
 	}
 	rv = h->fn(r, env, err, sizeof(err));
@@ -538,16 +537,15 @@ api_start(struct broker *b, struct api **out)
 	a->magic = API_MAGIC;
 	a->b = b;
 	if ((rv = nng_rep0_open_raw(&a->sock)) != 0 ||
-	    (rv = nng_socket_set_int(a->sock, NNG_OPT_SENDBUF, SENDBUF)) !=
-		0) {
+	    (rv = nng_socket_set_int(a->sock, NNG_OPT_SENDBUF, SENDBUF)) != 0) {
 		log_err("client socket: %s", nng_strerror(rv));
 		free(a);
 		return CMPD_EIO;
 	}
-	if (cmpd_ipc_listen(a->sock, b->cfg->socket_url, CMPD_IPC_MAX_CLIENT_REQ,
-		(int)b->cfg->socket_mode) != CMPD_OK ||
+	if (cmpd_ipc_listen(a->sock, b->cfg->socket_url,
+	        CMPD_IPC_MAX_CLIENT_REQ, (int)b->cfg->socket_mode) != CMPD_OK ||
 	    cmpd_ipc_watch_start(b->loop, &a->watch, a->sock, api_recv_cb, a) !=
-		CMPD_OK) {
+	        CMPD_OK) {
 		nng_close(a->sock);
 		free(a);
 		return CMPD_EIO;

@@ -147,8 +147,9 @@ set_key_type(struct parse *p, void *field, const char *value)
 
 	*t = config_key_type_parse(value);
 	if (*t == CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED)
-		return parse_fail(p, "unknown key type '%s' (ec-p256, ec-p384, "
-				     "rsa2048, rsa3072, rsa4096, ed25519)",
+		return parse_fail(p,
+		    "unknown key type '%s' (ec-p256, ec-p384, "
+		    "rsa2048, rsa3072, rsa4096, ed25519)",
 		    value);
 	return 1;
 }
@@ -198,8 +199,8 @@ set_certs(struct parse *p, void *field, const char *value)
 	size_t before = l->n;
 
 	if (f == NULL)
-		return parse_fail(p, "cannot open %s: %s", value,
-		    strerror(errno));
+		return parse_fail(
+		    p, "cannot open %s: %s", value, strerror(errno));
 	while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
 		int ok = certs_add(l, x);
 
@@ -228,8 +229,9 @@ set_secret(struct parse *p, void *field, const char *value)
 		const char *v = getenv(value + 4);
 
 		if (v == NULL)
-			return parse_fail(p, "environment variable %s is not "
-					     "set",
+			return parse_fail(p,
+			    "environment variable %s is not "
+			    "set",
 			    value + 4);
 		buf = (uint8_t *)strdup(v);
 	} else if (strncmp(value, "file:", 5) == 0) {
@@ -237,8 +239,9 @@ set_secret(struct parse *p, void *field, const char *value)
 			return parse_fail(p, "cannot read %s", value + 5);
 		buf[strcspn((char *)buf, "\r\n")] = '\0';
 	} else {
-		return parse_fail(p, "mac_secret must start with pass:, file: "
-				     "or env:");
+		return parse_fail(p,
+		    "mac_secret must start with pass:, file: "
+		    "or env:");
 	}
 	if (buf == NULL)
 		return 0;
@@ -271,7 +274,7 @@ set_ids(struct parse *p, struct id_list *l, const char *value, int groups)
 	int ok = copy != NULL;
 
 	for (char *t = strtok_r(copy, " ,", &save); ok && t != NULL;
-	    t = strtok_r(NULL, " ,", &save)) {
+	     t = strtok_r(NULL, " ,", &save)) {
 		char *end;
 		unsigned long n = strtoul(t, &end, 10);
 
@@ -318,7 +321,10 @@ add_san(struct parse *p, void *field, const char *value)
 	return l->v[l->n++] != NULL;
 }
 
-#define G(name, fn, field) { name, fn, offsetof(struct config, field) }
+#define G(name, fn, field)                               \
+	{                                                \
+		name, fn, offsetof(struct config, field) \
+	}
 static const struct option global_options[] = {
 	G("state_dir", set_string, state_dir),
 	G("run_dir", set_string, run_dir),
@@ -329,7 +335,10 @@ static const struct option global_options[] = {
 	G("admin_users", set_users, admin_users),
 };
 
-#define P(name, fn, field) { name, fn, offsetof(struct profile, field) }
+#define P(name, fn, field)                                \
+	{                                                 \
+		name, fn, offsetof(struct profile, field) \
+	}
 static const struct option profile_options[] = {
 	P("server", set_string, server),
 	P("proxy", set_string, proxy),
@@ -393,8 +402,9 @@ section_profile(struct parse *p, const char *section)
 	}
 	name = section + 8;
 	if (!cmpd_str_ok_name(name)) {
-		parse_fail(p, "profile name '%s' must be letters, digits, "
-			      "'-', '_' or '.'",
+		parse_fail(p,
+		    "profile name '%s' must be letters, digits, "
+		    "'-', '_' or '.'",
 		    name);
 		return NULL;
 	}
@@ -473,14 +483,15 @@ profile_cert_key(const struct config *cfg, struct profile *pr, char **err)
 	const unsigned char *d = pr->cert.der[0].data;
 	X509 *x = d2i_X509(NULL, &d, (long)pr->cert.der[0].len);
 	unsigned char *spki = NULL;
-	int len = x != NULL ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki)
-			    : -1;
+	int len =
+	    x != NULL ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki) : -1;
 	cmpd_err rv = CMPD_EINVAL;
 
-	if (len <= 0 || cmpd_key_id_from_spki(spki, (size_t)len,
-			    pr->cert_key_id) != CMPD_OK) {
-		rv = check_fail(cfg, err, "profile '%s': unreadable cert",
-		    pr->name);
+	if (len <= 0 ||
+	    cmpd_key_id_from_spki(spki, (size_t)len, pr->cert_key_id) !=
+	        CMPD_OK) {
+		rv = check_fail(
+		    cfg, err, "profile '%s': unreadable cert", pr->name);
 		goto out;
 	}
 	pr->cert_key_type = cmpd_key_type_of(X509_get0_pubkey(x));
@@ -508,11 +519,11 @@ profile_default_paths(const struct config *cfg, struct profile *pr)
 {
 	if (pr->cert_file == NULL &&
 	    asprintf(&pr->cert_file, "%s/certs/%s/cert.pem", cfg->state_dir,
-		pr->name) < 0)
+	        pr->name) < 0)
 		return CMPD_ENOMEM;
 	if (pr->chain_file == NULL &&
 	    asprintf(&pr->chain_file, "%s/certs/%s/chain.pem", cfg->state_dir,
-		pr->name) < 0)
+	        pr->name) < 0)
 		return CMPD_ENOMEM;
 	return CMPD_OK;
 }
@@ -522,10 +533,11 @@ profile_check(const struct config *cfg, struct profile *pr, char **err)
 {
 	const char *n = pr->name;
 
-	if (pr->server == NULL || (strncmp(pr->server, "http://", 7) != 0 &&
-				      strncmp(pr->server, "https://", 8) != 0))
-		return check_fail(cfg, err,
-		    "profile '%s': server must be an http:// URL", n);
+	if (pr->server == NULL ||
+	    (strncmp(pr->server, "http://", 7) != 0 &&
+	        strncmp(pr->server, "https://", 8) != 0))
+		return check_fail(
+		    cfg, err, "profile '%s': server must be an http:// URL", n);
 	if (pr->protection == PROTECTION_SIGNATURE) {
 		if (pr->cert.n == 0)
 			return check_fail(cfg, err,

@@ -18,11 +18,7 @@ struct cert_list {
 	size_t n;
 };
 
-enum protection {
-	PROTECTION_SIGNATURE,
-	PROTECTION_MAC,
-	PROTECTION_MAX
-};
+enum protection { PROTECTION_SIGNATURE, PROTECTION_MAC, PROTECTION_MAX };
 
 struct id_list {
 	uint32_t *ids;
@@ -93,8 +89,8 @@ struct config {
 cmpd_err config_load(const char *path, struct config **out, char **err);
 void config_free(struct config *cfg);
 
-const struct profile *config_profile(const struct config *cfg,
-    const char *name);
+const struct profile *config_profile(
+    const struct config *cfg, const char *name);
 
 /* The names used in configuration and on the command line for key types. */
 const char *config_key_type_name(Cmpd__KeyType type);

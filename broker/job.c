@@ -14,7 +14,7 @@
 
 #define TRANSACTION_ID_LEN 16
 
-#define S(x) CMPD__JOB_STATE__JOB_##x
+#define S(x)   CMPD__JOB_STATE__JOB_##x
 #define BIT(x) (1u << S(x))
 
 /* Where each state may go next; everything may fail. */
@@ -159,8 +159,8 @@ job_fail(struct job *job, cmpd_err err, const Cmpd__PkiStatus *pki,
 	if (rec_set_str(&job->rec->error_text, text) != CMPD_OK ||
 	    rec_set_pki(&job->rec->pki, pki) != CMPD_OK ||
 	    job_transition(job, S(FAILED)) != CMPD_OK)
-		log_err("job %s: the failure could not be stored",
-		    job->rec->id);
+		log_err(
+		    "job %s: the failure could not be stored", job->rec->id);
 	job_cleanup(job, 1);
 	job_release(job);
 }
@@ -190,8 +190,8 @@ job_done(struct job *job, const Cmpd__TxnRep *r)
 	cmpd_err rv;
 
 	if (rec_set_bytes(&rec->cert, r->cert.data, r->cert.len) != CMPD_OK ||
-	    rec_set_bytes_list(&rec->chain, &rec->n_chain, r->chain,
-		r->n_chain) != CMPD_OK ||
+	    rec_set_bytes_list(
+	        &rec->chain, &rec->n_chain, r->chain, r->n_chain) != CMPD_OK ||
 	    rec_set_str(&rec->cert_path, pr->cert_file) != CMPD_OK ||
 	    rec_set_str(&rec->chain_path, pr->chain_file) != CMPD_OK ||
 	    (rv = rec_cert_new(rec, &cert)) != CMPD_OK) {
@@ -216,8 +216,8 @@ job_done(struct job *job, const Cmpd__TxnRep *r)
 		job_fail(job, rv, NULL, "cannot store the certificate");
 		return;
 	}
-	log_info("job %s: done; certificate written to %s", rec->id,
-	    pr->cert_file);
+	log_info(
+	    "job %s: done; certificate written to %s", rec->id, pr->cert_file);
 	api_job_changed(job->b->api, rec);
 	job_cleanup(job, 0);
 	job_release(job);
@@ -249,10 +249,10 @@ static void
 job_wait(struct job *job, uint32_t check_after)
 {
 	/* A CA may ask for anything; poll at most hourly, at least 1 s. */
-	uint32_t secs = check_after == 0 ? 1
-	    : check_after > 3600	     ? 3600
-					     : check_after;
+	uint32_t secs = check_after < 1 ? 1 : check_after;
 
+	if (secs > 3600)
+		secs = 3600;
 	job->rec->next_poll = cmpd_time_now() + secs;
 	if (job_transition(job, S(WAITING)) != CMPD_OK) {
 		job_fail(job, CMPD_EIO, NULL, "cannot store the job");
@@ -287,9 +287,9 @@ job_txn_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 		break;
 	case CMPD__TXN_RESULT__TXN_FAILED:
 		job_fail(job, (cmpd_err)r->error, r->pki, "%s",
-		    cmpd_str_set(r->error_text) ? r->error_text
-						: cmpd_strerror(
-						      (cmpd_err)r->error));
+		    cmpd_str_set(r->error_text)
+		        ? r->error_text
+		        : cmpd_strerror((cmpd_err)r->error));
 		break;
 	default:
 		job_fail(job, CMPD_EPROTO, NULL, "networker: bad result");
@@ -299,8 +299,8 @@ job_txn_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 
 /* The request for the networker: the profile's settings and the job's. */
 static void
-txn_request_fill(Cmpd__TxnStartReq *t, const struct profile *pr,
-    Cmpd__Job *rec, Cmpd__KeyInfo *prot, Cmpd__KeyInfo *newkey)
+txn_request_fill(Cmpd__TxnStartReq *t, const struct profile *pr, Cmpd__Job *rec,
+    Cmpd__KeyInfo *prot, Cmpd__KeyInfo *newkey)
 {
 	t->job_id = rec->id;
 	t->op = rec->op;
@@ -338,8 +338,8 @@ txn_request_fill(Cmpd__TxnStartReq *t, const struct profile *pr,
 	t->n_sans = rec->n_sans;
 	t->sans = rec->sans;
 	t->recipient = pr->recipient != NULL ? pr->recipient : "";
-	t->expected_sender = pr->expected_sender != NULL ? pr->expected_sender
-							 : "";
+	t->expected_sender =
+	    pr->expected_sender != NULL ? pr->expected_sender : "";
 	t->implicit_confirm = pr->implicit_confirm;
 	t->validity_days = pr->validity_days;
 }
@@ -421,8 +421,7 @@ job_take_key(struct job *job, const Cmpd__KeyInfo *k)
 
 	rec->key_type = k->type;
 	if (rec_set_str(&rec->key_id, k->id) != CMPD_OK ||
-	    rec_set_bytes(&rec->key_spki, k->spki.data, k->spki.len) !=
-		CMPD_OK)
+	    rec_set_bytes(&rec->key_spki, k->spki.data, k->spki.len) != CMPD_OK)
 		return CMPD_ENOMEM;
 	return CMPD_OK;
 }
@@ -534,8 +533,8 @@ job_record_fill(Cmpd__Job *rec, const struct job_request *req)
 	const struct profile *pr = req->profile;
 	uint8_t tid[TRANSACTION_ID_LEN];
 	char id[CMPD_JOB_ID_LEN + 1];
-	const char *subject = cmpd_str_set(req->subject) ? req->subject
-							 : pr->subject;
+	const char *subject =
+	    cmpd_str_set(req->subject) ? req->subject : pr->subject;
 	cmpd_err rv;
 
 	if ((rv = cmpd_job_id_new(id)) != CMPD_OK ||
@@ -553,10 +552,10 @@ job_record_fill(Cmpd__Job *rec, const struct job_request *req)
 	    rec_set_bytes(&rec->transaction_id, tid, sizeof(tid)) != CMPD_OK)
 		return CMPD_ENOMEM;
 	if (req->n_sans > 0)
-		return rec_set_str_list(&rec->sans, &rec->n_sans, req->sans,
-		    req->n_sans);
-	return rec_set_str_list(&rec->sans, &rec->n_sans, pr->sans.v,
-	    pr->sans.n);
+		return rec_set_str_list(
+		    &rec->sans, &rec->n_sans, req->sans, req->n_sans);
+	return rec_set_str_list(
+	    &rec->sans, &rec->n_sans, pr->sans.v, pr->sans.n);
 }
 
 cmpd_err

@@ -20,7 +20,7 @@ struct job {
 	uint32_t magic;
 	struct job *next, *prev;
 	struct broker *b;
-	Cmpd__Job *rec;	  /* the stored record, owned */
+	Cmpd__Job *rec;   /* the stored record, owned */
 	uv_timer_t timer; /* the poll timer while WAITING */
 };
 
@@ -29,7 +29,7 @@ struct job_request {
 	const struct profile *profile;
 	const char *subject; /* NULL or empty: the profile's */
 	char *const *sans;
-	size_t n_sans;	     /* 0: the profile's */
+	size_t n_sans; /* 0: the profile's */
 	Cmpd__KeyType key_type;
 	const char *key_id; /* NULL or empty: generate a new key */
 	uint32_t owner_uid;

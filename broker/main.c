@@ -73,7 +73,8 @@ options_parse(int argc, char **argv, struct options *o)
 
 	o->config = CMPD_DEFAULT_CONFIG;
 	o->log_level = -1;
-	while ((c = getopt_long(argc, argv, "c:fCl:Vh", longopts, NULL)) != -1) {
+	while (
+	    (c = getopt_long(argc, argv, "c:fCl:Vh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			o->config = optarg;
@@ -229,8 +230,8 @@ static void
 shutdown_tick_cb(uv_timer_t *t)
 {
 	struct broker *b = t->data;
-	int done = worker_stopped(&b->keyworker) &&
-	    worker_stopped(&b->networker);
+	int done =
+	    worker_stopped(&b->keyworker) && worker_stopped(&b->networker);
 
 	if (!done && cmpd_clock_ms() < shutdown_deadline)
 		return;
@@ -258,7 +259,7 @@ signal_cb(uv_signal_t *h, int signum)
 
 	if (signum == SIGHUP) {
 		log_notice("SIGHUP: reloading the configuration is not "
-			   "supported yet; restart cmpd to apply changes");
+		           "supported yet; restart cmpd to apply changes");
 		return;
 	}
 	if (b->stopping)

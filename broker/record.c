@@ -20,8 +20,7 @@ rec_set_str(char **field, const char *value)
 {
 	char *copy = NULL;
 
-	if (value != NULL && value[0] != '\0' &&
-	    (copy = strdup(value)) == NULL)
+	if (value != NULL && value[0] != '\0' && (copy = strdup(value)) == NULL)
 		return CMPD_ENOMEM;
 	if (!is_default_str(*field))
 		free(*field);
@@ -72,8 +71,7 @@ cmpd_err
 rec_set_bytes_list(ProtobufCBinaryData **field, size_t *n,
     const ProtobufCBinaryData *src, size_t n_src)
 {
-	ProtobufCBinaryData *copy = n_src ? calloc(n_src, sizeof(*copy))
-					  : NULL;
+	ProtobufCBinaryData *copy = n_src ? calloc(n_src, sizeof(*copy)) : NULL;
 
 	if (n_src > 0 && copy == NULL)
 		return CMPD_ENOMEM;

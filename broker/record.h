@@ -12,10 +12,10 @@
 #include "err.h"
 
 cmpd_err rec_set_str(char **field, const char *value);
-cmpd_err rec_set_bytes(ProtobufCBinaryData *field, const uint8_t *data,
-    size_t len);
-cmpd_err rec_set_str_list(char ***field, size_t *n, char *const *src,
-    size_t n_src);
+cmpd_err rec_set_bytes(
+    ProtobufCBinaryData *field, const uint8_t *data, size_t len);
+cmpd_err rec_set_str_list(
+    char ***field, size_t *n, char *const *src, size_t n_src);
 cmpd_err rec_set_bytes_list(ProtobufCBinaryData **field, size_t *n,
     const ProtobufCBinaryData *src, size_t n_src);
 cmpd_err rec_set_pki(Cmpd__PkiStatus **field, const Cmpd__PkiStatus *src);

@@ -40,7 +40,7 @@ store_check(struct store *st)
 	cmpd_err rv = CMPD_EIO;
 
 	if (sqlite3_prepare_v2(st->db, "PRAGMA quick_check", -1, &s, NULL) !=
-		SQLITE_OK ||
+	        SQLITE_OK ||
 	    sqlite3_step(s) != SQLITE_ROW)
 		goto out;
 	if (sqlite3_stricmp((const char *)sqlite3_column_text(s, 0), "ok") !=
@@ -82,15 +82,15 @@ store_open(const char *path, struct store **out)
 	if (store_check(st) != CMPD_OK)
 		goto fail;
 	if (sqlite3_prepare_v2(st->db,
-		"INSERT OR REPLACE INTO jobs(id, profile, state, created, "
-		"record) VALUES (?, ?, ?, ?, ?)",
-		-1, &st->job_put, NULL) != SQLITE_OK ||
+	        "INSERT OR REPLACE INTO jobs(id, profile, state, created, "
+	        "record) VALUES (?, ?, ?, ?, ?)",
+	        -1, &st->job_put, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(st->db, "SELECT record FROM jobs WHERE id = ?",
-		-1, &st->job_get, NULL) != SQLITE_OK ||
+	        -1, &st->job_get, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(st->db,
-		"INSERT OR REPLACE INTO certs(job_id, profile, not_after, "
-		"record) VALUES (?, ?, ?, ?)",
-		-1, &st->cert_put, NULL) != SQLITE_OK) {
+	        "INSERT OR REPLACE INTO certs(job_id, profile, not_after, "
+	        "record) VALUES (?, ?, ?, ?)",
+	        -1, &st->cert_put, NULL) != SQLITE_OK) {
 		store_fail(st, "prepare");
 		goto fail;
 	}
@@ -134,7 +134,7 @@ job_bind(struct store *st, const Cmpd__Job *job)
 	sqlite3_reset(s);
 	if (sqlite3_bind_text(s, 1, job->id, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(s, 2, job->profile, -1, SQLITE_STATIC) !=
-		SQLITE_OK ||
+	        SQLITE_OK ||
 	    sqlite3_bind_int(s, 3, job->state) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 4, job->created) != SQLITE_OK ||
 	    bind_message(s, 5, &job->base) != SQLITE_OK)
@@ -159,9 +159,9 @@ cert_bind(struct store *st, const Cmpd__CertRecord *cert)
 
 	sqlite3_reset(s);
 	if (sqlite3_bind_text(s, 1, cert->job_id, -1, SQLITE_STATIC) !=
-		SQLITE_OK ||
+	        SQLITE_OK ||
 	    sqlite3_bind_text(s, 2, cert->profile, -1, SQLITE_STATIC) !=
-		SQLITE_OK ||
+	        SQLITE_OK ||
 	    sqlite3_bind_int64(s, 3, cert->not_after) != SQLITE_OK ||
 	    bind_message(s, 4, &cert->base) != SQLITE_OK)
 		return 0;
@@ -169,8 +169,8 @@ cert_bind(struct store *st, const Cmpd__CertRecord *cert)
 }
 
 cmpd_err
-store_job_finish(struct store *st, const Cmpd__Job *job,
-    const Cmpd__CertRecord *cert)
+store_job_finish(
+    struct store *st, const Cmpd__Job *job, const Cmpd__CertRecord *cert)
 {
 	int ok;
 
@@ -235,10 +235,11 @@ store_job_each(struct store *st, int active, store_job_cb cb, void *arg)
 	int rc;
 
 	if (sqlite3_prepare_v2(st->db,
-		active ? "SELECT id, record FROM jobs WHERE state NOT IN (?, ?) "
-			 "ORDER BY created"
-		       : "SELECT id, record FROM jobs ORDER BY created",
-		-1, &s, NULL) != SQLITE_OK)
+	        active
+	            ? "SELECT id, record FROM jobs WHERE state NOT IN (?, ?) "
+	              "ORDER BY created"
+	            : "SELECT id, record FROM jobs ORDER BY created",
+	        -1, &s, NULL) != SQLITE_OK)
 		return store_fail(st, "listing jobs");
 	if (active) {
 		sqlite3_bind_int(s, 1, CMPD__JOB_STATE__JOB_DONE);
@@ -269,8 +270,8 @@ store_cert_each(struct store *st, store_cert_cb cb, void *arg)
 	int rc;
 
 	if (sqlite3_prepare_v2(st->db,
-		"SELECT job_id, record FROM certs ORDER BY rowid", -1, &s,
-		NULL) != SQLITE_OK)
+	        "SELECT job_id, record FROM certs ORDER BY rowid", -1, &s,
+	        NULL) != SQLITE_OK)
 		return store_fail(st, "listing certificates");
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		Cmpd__CertRecord *c = cmpd__cert_record__unpack(NULL,
@@ -279,7 +280,7 @@ store_cert_each(struct store *st, store_cert_cb cb, void *arg)
 
 		if (c == NULL) {
 			log_err("store: certificate of job %s: unreadable "
-				"record, skipped",
+			        "record, skipped",
 			    sqlite3_column_text(s, 0));
 			continue;
 		}

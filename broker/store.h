@@ -24,8 +24,8 @@ void store_close(struct store *st);
 cmpd_err store_job_put(struct store *st, const Cmpd__Job *job);
 
 /* Stores a finished job and its certificate in one transaction. */
-cmpd_err store_job_finish(struct store *st, const Cmpd__Job *job,
-    const Cmpd__CertRecord *cert);
+cmpd_err store_job_finish(
+    struct store *st, const Cmpd__Job *job, const Cmpd__CertRecord *cert);
 
 /* The job with id; CMPD_ENOENT if none. Free with cmpd__job__free_unpacked. */
 cmpd_err store_job_get(struct store *st, const char *id, Cmpd__Job **out);
@@ -35,8 +35,8 @@ cmpd_err store_job_get(struct store *st, const char *id, Cmpd__Job **out);
  * cb owns the job. A non-zero return of cb stops the walk.
  */
 typedef int (*store_job_cb)(void *arg, Cmpd__Job *job);
-cmpd_err store_job_each(struct store *st, int active, store_job_cb cb,
-    void *arg);
+cmpd_err store_job_each(
+    struct store *st, int active, store_job_cb cb, void *arg);
 
 /* Calls cb for each certificate record, oldest first; cb owns it. */
 typedef int (*store_cert_cb)(void *arg, Cmpd__CertRecord *cert);

@@ -10,10 +10,10 @@
 #include "log.h"
 #include "util.h"
 
-#define BACKOFF_MIN_MS	  250u
-#define BACKOFF_MAX_MS	  30000u
-#define STABLE_UPTIME_MS  60000u
-#define LINK_SENDBUF	  1024
+#define BACKOFF_MIN_MS   250u
+#define BACKOFF_MAX_MS   30000u
+#define STABLE_UPTIME_MS 60000u
+#define LINK_SENDBUF     1024
 
 struct pending {
 	struct pending *next;
@@ -59,8 +59,7 @@ pending_send(struct worker *w, struct pending *p)
 }
 
 cmpd_err
-worker_request(struct worker *w, cmpd_env *env, worker_reply_cb cb,
-    void *owner)
+worker_request(struct worker *w, cmpd_env *env, worker_reply_cb cb, void *owner)
 {
 	struct pending *p = calloc(1, sizeof(*p));
 	cmpd_err rv;
@@ -127,7 +126,7 @@ static int
 may_send(const struct worker *w, Cmpd__Envelope__BodyCase body)
 {
 	for (const Cmpd__Envelope__BodyCase *b = w->may_send;
-	    *b != CMPD__ENVELOPE__BODY__NOT_SET; b++)
+	     *b != CMPD__ENVELOPE__BODY__NOT_SET; b++)
 		if (*b == body)
 			return 1;
 	return 0;
@@ -217,7 +216,7 @@ worker_pipe_pre_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	}
 	if (ppid != (long)getpid()) {
 		log_err("%s: refused a connection from pid %llu, not a child "
-			"of cmpd",
+		        "of cmpd",
 		    w->name, (unsigned long long)pid);
 		nng_pipe_close(p);
 	}
@@ -260,7 +259,7 @@ worker_retry(struct worker *w)
 {
 	uv_timer_start(&w->restart_timer, worker_restart_cb, w->backoff_ms, 0);
 	w->backoff_ms = w->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
-							   : w->backoff_ms * 2;
+	                                                   : w->backoff_ms * 2;
 }
 
 static void
@@ -281,7 +280,7 @@ worker_exit_cb(uv_process_t *proc, int64_t status, int sig)
 	if (up >= STABLE_UPTIME_MS)
 		w->backoff_ms = BACKOFF_MIN_MS;
 	log_err("%s (pid %d) %s %d after %.1fs (%u crash%s in a row); "
-		"restarting in %.2fs",
+	        "restarting in %.2fs",
 	    w->name, proc->pid, sig ? "killed by signal" : "exited with status",
 	    sig ? sig : (int)status, up / 1000.0, w->crashes,
 	    w->crashes == 1 ? "" : "es", w->backoff_ms / 1000.0);
@@ -345,13 +344,13 @@ worker_link_open(struct worker *w, const char *url)
 
 	if ((rv = nng_pair0_open(&w->sock)) != 0 ||
 	    (rv = nng_socket_set_int(w->sock, NNG_OPT_SENDBUF, LINK_SENDBUF)) !=
-		0 ||
-	    (rv = nng_pipe_notify(w->sock, NNG_PIPE_EV_ADD_PRE,
-		 worker_pipe_pre_cb, w)) != 0 ||
-	    (rv = nng_pipe_notify(w->sock, NNG_PIPE_EV_ADD_POST,
-		 worker_pipe_cb, w)) != 0 ||
-	    (rv = nng_pipe_notify(w->sock, NNG_PIPE_EV_REM_POST,
-		 worker_pipe_cb, w)) != 0) {
+	        0 ||
+	    (rv = nng_pipe_notify(
+	         w->sock, NNG_PIPE_EV_ADD_PRE, worker_pipe_pre_cb, w)) != 0 ||
+	    (rv = nng_pipe_notify(
+	         w->sock, NNG_PIPE_EV_ADD_POST, worker_pipe_cb, w)) != 0 ||
+	    (rv = nng_pipe_notify(
+	         w->sock, NNG_PIPE_EV_REM_POST, worker_pipe_cb, w)) != 0) {
 		log_err("%s: %s", w->name, nng_strerror(rv));
 		return CMPD_EIO;
 	}
@@ -381,8 +380,8 @@ worker_init(struct worker *w, uv_loop_t *loop, const char *name,
 		return CMPD_EIO;
 	if ((rv = worker_link_open(w, url)) != CMPD_OK)
 		return rv;
-	return cmpd_ipc_watch_start(loop, &w->watch, w->sock, worker_recv_cb,
-	    w);
+	return cmpd_ipc_watch_start(
+	    loop, &w->watch, w->sock, worker_recv_cb, w);
 }
 
 cmpd_err

@@ -28,13 +28,13 @@ struct pending;
 
 struct worker {
 	uint32_t magic;
-	const char *name;	/* "keyworker", "networker" */
+	const char *name; /* "keyworker", "networker" */
 	uv_loop_t *loop;
-	char *path;		/* the executable */
-	char **argv;		/* its arguments, NULL-terminated */
-	nng_socket sock;	/* pair0, listening */
+	char *path;      /* the executable */
+	char **argv;     /* its arguments, NULL-terminated */
+	nng_socket sock; /* pair0, listening */
 	struct cmpd_ipc_watch watch;
-	uv_async_t pipe_async;	/* nng pipe events, to the loop thread */
+	uv_async_t pipe_async; /* nng pipe events, to the loop thread */
 	atomic_int pipe_events;
 	int connected;
 	uv_process_t proc;
@@ -43,7 +43,7 @@ struct worker {
 	uv_timer_t restart_timer;
 	uint64_t started_ms;
 	unsigned backoff_ms;
-	unsigned crashes;	/* consecutive abnormal exits */
+	unsigned crashes; /* consecutive abnormal exits */
 	struct pending *pending;
 	uint64_t next_id;
 	/* Body types this worker may send; anything else ends it. */
@@ -80,8 +80,8 @@ void worker_fini(struct worker *w);
  * Sends env (its id is set here) and calls cb with the reply. The request
  * belongs to owner, which worker_cancel uses.
  */
-cmpd_err worker_request(struct worker *w, cmpd_env *env, worker_reply_cb cb,
-    void *owner);
+cmpd_err worker_request(
+    struct worker *w, cmpd_env *env, worker_reply_cb cb, void *owner);
 
 /* Forgets every pending request of owner: its callback will not run. */
 void worker_cancel(struct worker *w, void *owner);

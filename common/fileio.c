@@ -66,9 +66,9 @@ cmpd_file_write_atomic(const char *path, const void *buf, size_t len,
 	}
 	if (fchmod(fd, mode) != 0 ||
 	    ((uid != (uid_t)-1 || gid != (gid_t)-1) &&
-		fchown(fd, uid, gid) != 0)) {
-		log_err("cannot set mode or owner of %s: %s", tmp,
-		    strerror(errno));
+	        fchown(fd, uid, gid) != 0)) {
+		log_err(
+		    "cannot set mode or owner of %s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	if (write_all(fd, buf, len) != CMPD_OK || fsync(fd) != 0) {
@@ -82,8 +82,8 @@ cmpd_file_write_atomic(const char *path, const void *buf, size_t len,
 	}
 	fd = -1;
 	if (rename(tmp, path) != 0) {
-		log_err("cannot rename %s to %s: %s", tmp, path,
-		    strerror(errno));
+		log_err(
+		    "cannot rename %s to %s: %s", tmp, path, strerror(errno));
 		goto out;
 	}
 	tmp[0] = '\0';
@@ -100,8 +100,8 @@ out:
 }
 
 cmpd_err
-cmpd_file_read(const char *path, size_t max, int nofollow, uint8_t **out,
-    size_t *len)
+cmpd_file_read(
+    const char *path, size_t max, int nofollow, uint8_t **out, size_t *len)
 {
 	struct stat st;
 	uint8_t *buf = NULL;

@@ -24,8 +24,8 @@ cmpd_err cmpd_file_write_atomic(const char *path, const void *buf, size_t len,
  * symbolic link is refused. The caller frees *out with cmpd_file_free,
  * which wipes it first.
  */
-cmpd_err cmpd_file_read(const char *path, size_t max, int nofollow,
-    uint8_t **out, size_t *len);
+cmpd_err cmpd_file_read(
+    const char *path, size_t max, int nofollow, uint8_t **out, size_t *len);
 void cmpd_file_free(uint8_t *buf, size_t len);
 
 /*

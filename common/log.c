@@ -63,7 +63,8 @@ log_prefix(char *buf, size_t len, int level)
 		return (size_t)snprintf(buf, len, "<%d>", level);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d]: %s: ",
+	n = snprintf(buf, len,
+	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s[%d]: %s: ",
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 	    tm.tm_sec, ts.tv_nsec / 1000000, log_ident, (int)getpid(),
 	    level_names[level]);

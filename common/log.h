@@ -26,11 +26,11 @@ const char *cmpd_log_level_name(int level);
 void cmpd_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-#define log_err(...)	cmpd_log(CMPD_LOG_ERR, __VA_ARGS__)
-#define log_warn(...)	cmpd_log(CMPD_LOG_WARNING, __VA_ARGS__)
+#define log_err(...)    cmpd_log(CMPD_LOG_ERR, __VA_ARGS__)
+#define log_warn(...)   cmpd_log(CMPD_LOG_WARNING, __VA_ARGS__)
 #define log_notice(...) cmpd_log(CMPD_LOG_NOTICE, __VA_ARGS__)
-#define log_info(...)	cmpd_log(CMPD_LOG_INFO, __VA_ARGS__)
-#define log_debug(...)	cmpd_log(CMPD_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...)   cmpd_log(CMPD_LOG_INFO, __VA_ARGS__)
+#define log_debug(...)  cmpd_log(CMPD_LOG_DEBUG, __VA_ARGS__)
 
 /*
  * Drains this thread's OpenSSL error queue into the log at level, each line

@@ -75,8 +75,9 @@ cmpd_strlcpy(char *dst, const char *src, size_t n)
 int
 cmpd_str_ok_name(const char *s)
 {
-	size_t n = strspn(s, "abcdefghijklmnopqrstuvwxyz"
-			     "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+	size_t n = strspn(s,
+	    "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
 
 	return n > 0 && n <= 64 && s[n] == '\0' && s[0] != '.';
 }

@@ -85,8 +85,8 @@ check_value(const ProtobufCFieldDescriptor *f, const void *p)
 		return s == NULL || strlen(s) <= CMPD_IPC_MAX_STRING;
 	}
 	case PROTOBUF_C_TYPE_ENUM:
-		return protobuf_c_enum_descriptor_get_value(f->descriptor,
-			   *(const int *)p) != NULL;
+		return protobuf_c_enum_descriptor_get_value(
+		           f->descriptor, *(const int *)p) != NULL;
 	case PROTOBUF_C_TYPE_MESSAGE: {
 		const ProtobufCMessage *sub = *(ProtobufCMessage *const *)p;
 
@@ -145,7 +145,7 @@ check_message(const ProtobufCMessage *m)
 		}
 		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) != 0 &&
 		    *(const uint32_t *)((const char *)m +
-			f->quantifier_offset) != f->id)
+		        f->quantifier_offset) != f->id)
 			continue;
 		if (!check_value(f, base))
 			return 0;
@@ -158,7 +158,7 @@ cmpd_ipc_unpack(nng_msg *msg, size_t max, cmpd_env **out)
 {
 	size_t len = nng_msg_len(msg);
 	struct budget b = { .left = len * CMPD_IPC_ALLOC_FACTOR +
-				    CMPD_IPC_ALLOC_SLACK };
+		    CMPD_IPC_ALLOC_SLACK };
 	ProtobufCAllocator a = { budget_alloc, budget_free, &b };
 	cmpd_env *env;
 
@@ -189,8 +189,8 @@ cmpd_env_body_name(const cmpd_env *env)
 {
 	const ProtobufCFieldDescriptor *f;
 
-	f = protobuf_c_message_descriptor_get_field(&cmpd__envelope__descriptor,
-	    (unsigned)env->body_case);
+	f = protobuf_c_message_descriptor_get_field(
+	    &cmpd__envelope__descriptor, (unsigned)env->body_case);
 	return f != NULL ? f->name : "none";
 }
 
@@ -232,7 +232,7 @@ cmpd_ipc_send(nng_socket s, const cmpd_env *env, nng_msg *reply_to)
 		return rv;
 	if (reply_to != NULL &&
 	    nng_msg_header_append(msg, nng_msg_header(reply_to),
-		nng_msg_header_len(reply_to)) != 0) {
+	        nng_msg_header_len(reply_to)) != 0) {
 		nng_msg_free(msg);
 		return CMPD_ENOMEM;
 	}
@@ -247,8 +247,8 @@ cmpd_ipc_send(nng_socket s, const cmpd_env *env, nng_msg *reply_to)
 }
 
 cmpd_err
-cmpd_ipc_send_error(nng_socket s, uint64_t id, cmpd_err code,
-    const char *text, nng_msg *reply_to)
+cmpd_ipc_send_error(nng_socket s, uint64_t id, cmpd_err code, const char *text,
+    nng_msg *reply_to)
 {
 	Cmpd__Error e = CMPD__ERROR__INIT;
 	cmpd_env env;
@@ -284,7 +284,7 @@ cmpd_ipc_listen(nng_socket s, const char *url, size_t recvmax, int mode)
 		goto fail;
 	/* The mode must be set before the listener starts (nng ipc). */
 	if ((rv = nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, mode)) !=
-		0 ||
+	        0 ||
 	    (rv = nng_listener_start(l, 0)) != 0) {
 		nng_listener_close(l);
 		goto fail;

@@ -17,14 +17,14 @@
 #define CMPD_PROTO_VERSION 1
 
 /* Receive size limits, by link. */
-#define CMPD_IPC_MAX_WORKER	 (4u << 20)  /* broker <-> workers */
-#define CMPD_IPC_MAX_SIGN	 (64u << 10) /* networker <-> keyworker */
-#define CMPD_IPC_MAX_CLIENT_REQ	 (256u << 10) /* client -> broker */
-#define CMPD_IPC_MAX_CLIENT_REP	 (32u << 20) /* broker -> client */
+#define CMPD_IPC_MAX_WORKER     (4u << 20)   /* broker <-> workers */
+#define CMPD_IPC_MAX_SIGN       (64u << 10)  /* networker <-> keyworker */
+#define CMPD_IPC_MAX_CLIENT_REQ (256u << 10) /* client -> broker */
+#define CMPD_IPC_MAX_CLIENT_REP (32u << 20)  /* broker -> client */
 
 /* Limits every decoded message must keep (cmpd_ipc_unpack checks them). */
-#define CMPD_IPC_MAX_STRING	 4096u	/* bytes in one string field */
-#define CMPD_IPC_MAX_REPEATED	 100000u /* elements in one repeated field */
+#define CMPD_IPC_MAX_STRING   4096u   /* bytes in one string field */
+#define CMPD_IPC_MAX_REPEATED 100000u /* elements in one repeated field */
 
 /* Decoding may allocate at most this many times the message size, plus
  * the slack a small message needs for its structures. */
@@ -55,8 +55,7 @@ const char *cmpd_env_body_name(const cmpd_env *env);
  * Sends env on s without blocking. With reply_to (a request received on a
  * raw rep0 socket), the reply carries its routing header.
  */
-cmpd_err cmpd_ipc_send(nng_socket s, const cmpd_env *env,
-    nng_msg *reply_to);
+cmpd_err cmpd_ipc_send(nng_socket s, const cmpd_env *env, nng_msg *reply_to);
 
 /* Sends an Error reply with code and text to the request id. */
 cmpd_err cmpd_ipc_send_error(nng_socket s, uint64_t id, cmpd_err code,
@@ -69,8 +68,8 @@ cmpd_err cmpd_ipc_send_ok(nng_socket s, uint64_t id, nng_msg *reply_to);
  * Sets the receive limit on s and listens on url (ipc://PATH); the socket
  * file gets mode (for example 0600).
  */
-cmpd_err cmpd_ipc_listen(nng_socket s, const char *url, size_t recvmax,
-    int mode);
+cmpd_err cmpd_ipc_listen(
+    nng_socket s, const char *url, size_t recvmax, int mode);
 
 /* Sets the receive limit on s and dials url, retrying in the background. */
 cmpd_err cmpd_ipc_dial(nng_socket s, const char *url, size_t recvmax);

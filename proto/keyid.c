@@ -7,8 +7,8 @@
 #include "util.h"
 
 cmpd_err
-cmpd_key_id_from_spki(const uint8_t *spki, size_t len,
-    char out[CMPD_KEY_ID_LEN + 1])
+cmpd_key_id_from_spki(
+    const uint8_t *spki, size_t len, char out[CMPD_KEY_ID_LEN + 1])
 {
 	uint8_t md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -42,7 +42,7 @@ cmpd_key_type_of(const EVP_PKEY *pkey)
 	}
 	if (EVP_PKEY_is_a(pkey, "EC") &&
 	    EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME,
-		group, sizeof(group), NULL) == 1) {
+	        group, sizeof(group), NULL) == 1) {
 		if (strcmp(group, "prime256v1") == 0)
 			return CMPD__KEY_TYPE__KEY_EC_P256;
 		if (strcmp(group, "secp384r1") == 0)

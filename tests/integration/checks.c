@@ -63,8 +63,8 @@ check_key_matches(const struct harness *h, const cmpd_job *job, X509 *cert)
 		found = 1;
 		assert_int_equal(len, (size_t)spki_len);
 		assert_memory_equal(der, spki, len);
-		assert_string_equal(cmpd_key_info_type(k),
-		    cmpd_job_key_type(job));
+		assert_string_equal(
+		    cmpd_key_info_type(k), cmpd_job_key_type(job));
 	}
 	assert_true(found);
 	OPENSSL_free(spki);
@@ -92,7 +92,7 @@ check_chain(const struct harness *h, const cmpd_job *job, X509 *cert)
 	if (X509_verify_cert(ctx) != 1)
 		fail_msg("certificate does not verify: %s",
 		    X509_verify_cert_error_string(
-			X509_STORE_CTX_get_error(ctx)));
+		        X509_STORE_CTX_get_error(ctx)));
 	BIO_free(b);
 	sk_X509_pop_free(chain, X509_free);
 	X509_STORE_CTX_free(ctx);
@@ -110,8 +110,10 @@ check_issued(const struct harness *h, const cmpd_job *job)
 		    cmpd_job_error_text(job));
 	cert = job_cert(job);
 	assert_non_null(cert);
-	assert_string_equal(cmpd_job_cert_issuer(job), "CN=cmpd Test Issuing CA");
-	assert_string_equal(cmpd_job_cert_key_type(job), cmpd_job_key_type(job));
+	assert_string_equal(
+	    cmpd_job_cert_issuer(job), "CN=cmpd Test Issuing CA");
+	assert_string_equal(
+	    cmpd_job_cert_key_type(job), cmpd_job_key_type(job));
 	check_key_matches(h, job, cert);
 	check_chain(h, job, cert);
 	X509_free(cert);
@@ -142,7 +144,7 @@ check_names(const cmpd_job *job, const char *subject, const char *dns)
 
 		if (g->type == GEN_DNS &&
 		    strcmp((const char *)ASN1_STRING_get0_data(g->d.dNSName),
-			dns) == 0)
+		        dns) == 0)
 			found = 1;
 	}
 	assert_true(dns == NULL || found);

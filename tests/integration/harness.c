@@ -144,8 +144,8 @@ int
 harness_start_ca(struct harness *h, const char *const *args)
 {
 	char path[512], portfile[512], log[512];
-	const char *argv[32] = { "cmpd-testca", "serve", h->pki, "--port",
-		"0", "--port-file", portfile };
+	const char *argv[32] = { "cmpd-testca", "serve", h->pki, "--port", "0",
+		"--port-file", portfile };
 	size_t n = 7;
 
 	snprintf(path, sizeof(path), "%s/cmpd-testca", h->bin);
@@ -233,9 +233,10 @@ stop(pid_t pid)
 static int
 logs_clean(const struct harness *h)
 {
-	return harness_sh("! grep -E -l 'Sanitizer|runtime error:' '%s/cmpd.log' "
-			  "'%s/ca.log' >&2",
-		   h->dir, h->dir) == 0;
+	return harness_sh(
+	           "! grep -E -l 'Sanitizer|runtime error:' '%s/cmpd.log' "
+	           "'%s/ca.log' >&2",
+	           h->dir, h->dir) == 0;
 }
 
 void
@@ -249,8 +250,9 @@ harness_fini(struct harness *h)
 		cmpd = -2;
 	}
 	if (cmpd != 0 || getenv("CMPD_TEST_KEEP") != NULL) {
-		fprintf(stderr, "harness: cmpd exited with %d; logs kept in %s\n",
-		    cmpd, h->dir);
+		fprintf(stderr,
+		    "harness: cmpd exited with %d; logs kept in %s\n", cmpd,
+		    h->dir);
 		harness_sh("tail -n 40 '%s/cmpd.log' >&2", h->dir);
 	} else {
 		harness_sh("rm -rf '%s'", h->dir);
@@ -295,8 +297,8 @@ harness_import(const struct harness *h, const char *name, char *id)
 }
 
 int
-harness_run(const struct harness *h, char *out, size_t outlen,
-    const char *prog, const char *const *args)
+harness_run(const struct harness *h, char *out, size_t outlen, const char *prog,
+    const char *const *args)
 {
 	char path[512];
 	const char *argv[64] = { prog };
@@ -330,8 +332,8 @@ harness_run(const struct harness *h, char *out, size_t outlen,
 }
 
 cmpd_job *
-harness_enroll_wait(const struct harness *h, const char *profile,
-    const cmpd_enroll_opts *opts)
+harness_enroll_wait(
+    const struct harness *h, const char *profile, const cmpd_enroll_opts *opts)
 {
 	cmpd_client *c = harness_client(h);
 	cmpd_job *job = NULL, *done = NULL;
@@ -339,8 +341,7 @@ harness_enroll_wait(const struct harness *h, const char *profile,
 	if (c == NULL)
 		return NULL;
 	if (cmpd_enroll(c, profile, opts, &job) != CMPD_RESULT_OK ||
-	    cmpd_job_wait(c, cmpd_job_id(job), 60000, &done) !=
-		CMPD_RESULT_OK)
+	    cmpd_job_wait(c, cmpd_job_id(job), 60000, &done) != CMPD_RESULT_OK)
 		fprintf(stderr, "harness: enroll %s: %s\n", profile,
 		    cmpd_client_last_error(c));
 	cmpd_job_free(job);

@@ -11,11 +11,11 @@
 #include <sys/types.h>
 
 struct harness {
-	char dir[256];	  /* private directory, removed at the end */
-	char pki[300];	  /* the test CA's PKI (cmpd-testca init) */
-	char conf[300];	  /* cmpd.conf */
+	char dir[256];    /* private directory, removed at the end */
+	char pki[300];    /* the test CA's PKI (cmpd-testca init) */
+	char conf[300];   /* cmpd.conf */
 	char socket[300]; /* cmpd's client socket */
-	char keys[300];	  /* the keyworker's key store */
+	char keys[300];   /* the keyworker's key store */
 	const char *bin;  /* directory of the project's executables */
 	pid_t ca_pid;
 	int ca_port;
@@ -58,8 +58,8 @@ int harness_run(const struct harness *h, char *out, size_t outlen,
 int harness_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Enrolls with profile and opts and waits (at most 60 s) for the end. */
-cmpd_job *harness_enroll_wait(const struct harness *h, const char *profile,
-    const cmpd_enroll_opts *opts);
+cmpd_job *harness_enroll_wait(
+    const struct harness *h, const char *profile, const cmpd_enroll_opts *opts);
 
 /*
  * Moves this test process into a network namespace of its own with only

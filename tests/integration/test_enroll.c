@@ -53,8 +53,8 @@ enroll_type(const char *profile, const char *type)
 
 	assert_int_equal(cmpd_enroll_opts_new(&o), CMPD_RESULT_OK);
 	if (type != NULL)
-		assert_int_equal(cmpd_enroll_opts_set_key_type(o, type),
-		    CMPD_RESULT_OK);
+		assert_int_equal(
+		    cmpd_enroll_opts_set_key_type(o, type), CMPD_RESULT_OK);
 	job = harness_enroll_wait(&h, profile, o);
 	cmpd_enroll_opts_free(o);
 	assert_non_null(job);
@@ -75,8 +75,8 @@ test_every_key_type(void **state)
 		assert_string_equal(cmpd_job_key_type(job), types[i]);
 		check_issued(&h, job);
 		check_file(job);
-		check_names(job, "CN=itest.example,O=cmpd tests",
-		    "itest.example");
+		check_names(
+		    job, "CN=itest.example,O=cmpd tests", "itest.example");
 		cmpd_job_free(job);
 	}
 }
@@ -126,10 +126,10 @@ test_client_names(void **state)
 	assert_int_equal(cmpd_enroll_opts_new(&o), CMPD_RESULT_OK);
 	assert_int_equal(cmpd_enroll_opts_set_subject(o, "/CN=web-7/O=Acme"),
 	    CMPD_RESULT_OK);
-	assert_int_equal(cmpd_enroll_opts_add_san(o, "DNS:web-7.acme.test"),
-	    CMPD_RESULT_OK);
-	assert_int_equal(cmpd_enroll_opts_add_san(o, "IP:192.0.2.7"),
-	    CMPD_RESULT_OK);
+	assert_int_equal(
+	    cmpd_enroll_opts_add_san(o, "DNS:web-7.acme.test"), CMPD_RESULT_OK);
+	assert_int_equal(
+	    cmpd_enroll_opts_add_san(o, "IP:192.0.2.7"), CMPD_RESULT_OK);
 	job = harness_enroll_wait(&h, "sig", o);
 	cmpd_enroll_opts_free(o);
 	assert_non_null(job);
@@ -178,12 +178,12 @@ test_bad_requests(void **state)
 	    CMPD_RESULT_NOT_FOUND);
 	assert_null(job);
 	assert_non_null(strstr(cmpd_client_last_error(c), "no-such-profile"));
-	assert_int_equal(cmpd_job_get(c, "0123456789abcdef", &job),
-	    CMPD_RESULT_NOT_FOUND);
+	assert_int_equal(
+	    cmpd_job_get(c, "0123456789abcdef", &job), CMPD_RESULT_NOT_FOUND);
 	cmpd_client_close(c);
 }
 
-#define CLIENTS 4
+#define CLIENTS    4
 #define PER_CLIENT 3
 
 struct worker_result {
@@ -217,7 +217,7 @@ client_thread(void *arg)
 
 		if (jobs[i] != NULL &&
 		    cmpd_job_wait(c, cmpd_job_id(jobs[i]), 120000, &done) ==
-			CMPD_RESULT_OK &&
+		        CMPD_RESULT_OK &&
 		    cmpd_job_state_get(done) == CMPD_JOB_STATE_DONE) {
 			snprintf(r->serials[i], sizeof(r->serials[i]), "%s",
 			    cmpd_job_cert_serial(done));
@@ -240,9 +240,8 @@ test_concurrent_clients(void **state)
 	memset(r, 0, sizeof(r));
 	for (int i = 0; i < CLIENTS; i++) {
 		r[i].index = i;
-		assert_int_equal(pthread_create(&t[i], NULL, client_thread,
-				     &r[i]),
-		    0);
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, client_thread, &r[i]), 0);
 	}
 	for (int i = 0; i < CLIENTS; i++)
 		pthread_join(t[i], NULL);

@@ -28,31 +28,30 @@
 #define POLL_PORT 18081 /* the same, answering "waiting" twice first */
 #define MAC_PORT  18082 /* MAC-protected answers */
 
-static const char mock_conf[] =
-    "[profile mock]\n"
-    "server = http://127.0.0.1:18080/pkix/\n"
-    "protection = signature\n"
-    "cert = %1$s/supplier.pem\n"
-    "trusted = %1$s/root.pem\n"
-    "untrusted = %1$s/ca.pem\n"
-    "subject = /CN=cmpd mock test\n"
-    "\n"
-    "[profile mock-poll]\n"
-    "server = http://127.0.0.1:18081/pkix/\n"
-    "protection = signature\n"
-    "cert = %1$s/supplier.pem\n"
-    "trusted = %1$s/root.pem\n"
-    "untrusted = %1$s/ca.pem\n"
-    "subject = /CN=cmpd mock test\n"
-    "\n"
-    "[profile mock-mac]\n"
-    "server = http://127.0.0.1:18082/pkix/\n"
-    "protection = mac\n"
-    "mac_reference = device-0001\n"
-    "mac_secret = pass:mock-secret-1234\n"
-    "recipient = /CN=cmpd Test CMP Server\n"
-    "enroll_trusted = %1$s/root.pem\n"
-    "subject = /CN=cmpd mock test\n";
+static const char mock_conf[] = "[profile mock]\n"
+                                "server = http://127.0.0.1:18080/pkix/\n"
+                                "protection = signature\n"
+                                "cert = %1$s/supplier.pem\n"
+                                "trusted = %1$s/root.pem\n"
+                                "untrusted = %1$s/ca.pem\n"
+                                "subject = /CN=cmpd mock test\n"
+                                "\n"
+                                "[profile mock-poll]\n"
+                                "server = http://127.0.0.1:18081/pkix/\n"
+                                "protection = signature\n"
+                                "cert = %1$s/supplier.pem\n"
+                                "trusted = %1$s/root.pem\n"
+                                "untrusted = %1$s/ca.pem\n"
+                                "subject = /CN=cmpd mock test\n"
+                                "\n"
+                                "[profile mock-mac]\n"
+                                "server = http://127.0.0.1:18082/pkix/\n"
+                                "protection = mac\n"
+                                "mac_reference = device-0001\n"
+                                "mac_secret = pass:mock-secret-1234\n"
+                                "recipient = /CN=cmpd Test CMP Server\n"
+                                "enroll_trusted = %1$s/root.pem\n"
+                                "subject = /CN=cmpd mock test\n";
 
 static struct harness h;
 static pid_t mocks[3];
@@ -114,8 +113,7 @@ setup(void **state)
 	if (harness_init(&h, "mock") != 0 || harness_start_ca(&h, NULL) != 0 ||
 	    harness_start_cmpd(&h, mock_conf) != 0)
 		return -1;
-	mocks[0] = mock_start(MOCK_PORT,
-	    "-srv_cert srv.pem -srv_key srv.key");
+	mocks[0] = mock_start(MOCK_PORT, "-srv_cert srv.pem -srv_key srv.key");
 	mocks[1] = mock_start(POLL_PORT,
 	    "-srv_cert srv.pem -srv_key srv.key -poll_count 2 "
 	    "-check_after 1");
@@ -153,8 +151,8 @@ enroll(const char *profile, const char *key_id)
 
 	assert_int_equal(cmpd_enroll_opts_new(&o), CMPD_RESULT_OK);
 	if (key_id != NULL)
-		assert_int_equal(cmpd_enroll_opts_set_key_id(o, key_id),
-		    CMPD_RESULT_OK);
+		assert_int_equal(
+		    cmpd_enroll_opts_set_key_id(o, key_id), CMPD_RESULT_OK);
 	job = harness_enroll_wait(&h, profile, o);
 	cmpd_enroll_opts_free(o);
 	assert_non_null(job);

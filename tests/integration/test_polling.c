@@ -74,7 +74,7 @@ test_waiting_then_done(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	assert_int_equal(cmpd_enroll(c, "mac", NULL, &job), CMPD_RESULT_OK);
 	assert_int_equal(cmpd_job_wait_progress(c, cmpd_job_id(job), 60000,
-			     progress_cb, &s, &done),
+	                     progress_cb, &s, &done),
 	    CMPD_RESULT_OK);
 	assert_true(s.waiting >= 1);
 	assert_true(s.next_poll >= started);
@@ -85,7 +85,7 @@ test_waiting_then_done(void **state)
 	 */
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	assert_true((t1.tv_sec - t0.tv_sec) * 1000 +
-		(t1.tv_nsec - t0.tv_nsec) / 1000000 >=
+	        (t1.tv_nsec - t0.tv_nsec) / 1000000 >=
 	    950);
 	cmpd_job_free(job);
 	cmpd_job_free(done);

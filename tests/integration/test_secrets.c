@@ -178,8 +178,8 @@ scan_files(const char *dir, const struct needles *n)
 			char *data = check_read_file(path);
 
 			if (data != NULL)
-				hits += search(n, (uint8_t *)data,
-				    (size_t)st.st_size);
+				hits += search(
+				    n, (uint8_t *)data, (size_t)st.st_size);
 			free(data);
 		}
 	}
@@ -239,8 +239,8 @@ teardown(void **state)
 	return 0;
 }
 
-static const char *const types[] = { "ec-p256", "ec-p384", "rsa2048",
-	"rsa3072", "rsa4096", "ed25519" };
+static const char *const types[] = { "ec-p256", "ec-p384", "rsa2048", "rsa3072",
+	"rsa4096", "ed25519" };
 #define NTYPES (sizeof(types) / sizeof(types[0]))
 
 static void
@@ -251,8 +251,8 @@ enroll_all(cmpd_client *c, cmpd_job **jobs)
 
 		assert_int_equal(cmpd_enroll_opts_new(&o), CMPD_RESULT_OK);
 		cmpd_enroll_opts_set_key_type(o, types[i]);
-		assert_int_equal(cmpd_enroll(c, i % 2 ? "sig" : "sig-rsa", o,
-				     &jobs[i]),
+		assert_int_equal(
+		    cmpd_enroll(c, i % 2 ? "sig" : "sig-rsa", o, &jobs[i]),
 		    CMPD_RESULT_OK);
 		cmpd_enroll_opts_free(o);
 	}
@@ -268,11 +268,11 @@ wait_all_waiting(cmpd_client *c, cmpd_job **jobs)
 		for (size_t i = 0; i < NTYPES; i++) {
 			cmpd_job *j = NULL;
 
-			assert_int_equal(cmpd_job_get(c, cmpd_job_id(jobs[i]),
-					     &j),
+			assert_int_equal(
+			    cmpd_job_get(c, cmpd_job_id(jobs[i]), &j),
 			    CMPD_RESULT_OK);
-			waiting += cmpd_job_state_get(j) ==
-			    CMPD_JOB_STATE_WAITING;
+			waiting +=
+			    cmpd_job_state_get(j) == CMPD_JOB_STATE_WAITING;
 			cmpd_job_free(j);
 		}
 		if (waiting == NTYPES)
@@ -320,8 +320,8 @@ test_keys_only_in_keyworker(void **state)
 	for (size_t i = 0; i < NTYPES; i++) {
 		cmpd_job *done = NULL;
 
-		assert_int_equal(cmpd_job_wait(c, cmpd_job_id(jobs[i]), 60000,
-				     &done),
+		assert_int_equal(
+		    cmpd_job_wait(c, cmpd_job_id(jobs[i]), 60000, &done),
 		    CMPD_RESULT_OK);
 		check_issued(&h, done);
 		cmpd_job_free(done);

@@ -88,11 +88,11 @@ test_defaults_and_profile(void **state)
 
 	(void)state;
 	assert_int_equal(load("[cmpd]\nstate_dir = %2$s/state\n"
-			      "run_dir = %2$s/run\n\n"
-			      "[profile a]\nserver = http://127.0.0.1:1/pkix/\n"
-			      "cert = %1$s\ntrusted = %1$s\n"
-			      "san = DNS:a.example\nsan = IP:192.0.2.1\n",
-			 &cfg, &err),
+	                      "run_dir = %2$s/run\n\n"
+	                      "[profile a]\nserver = http://127.0.0.1:1/pkix/\n"
+	                      "cert = %1$s\ntrusted = %1$s\n"
+	                      "san = DNS:a.example\nsan = IP:192.0.2.1\n",
+	                     &cfg, &err),
 	    CMPD_OK);
 	assert_int_equal(cfg->n_profiles, 1);
 	p = config_profile(cfg, "a");
@@ -122,15 +122,15 @@ test_mac_profile(void **state)
 	(void)state;
 	setenv("CMPD_TEST_SECRET", "s3cret", 1);
 	assert_int_equal(load("[profile m]\nserver = http://h/p\n"
-			      "protection = mac\nmac_reference = ref\n"
-			      "mac_secret = env:CMPD_TEST_SECRET\n"
-			      "trust_capubs = yes\nkey_type = ed25519\n",
-			 &cfg, &err),
+	                      "protection = mac\nmac_reference = ref\n"
+	                      "mac_secret = env:CMPD_TEST_SECRET\n"
+	                      "trust_capubs = yes\nkey_type = ed25519\n",
+	                     &cfg, &err),
 	    CMPD_OK);
 	assert_int_equal(cfg->profiles[0].mac_secret.len, 6);
 	assert_memory_equal(cfg->profiles[0].mac_secret.data, "s3cret", 6);
-	assert_int_equal(cfg->profiles[0].key_type,
-	    CMPD__KEY_TYPE__KEY_ED25519);
+	assert_int_equal(
+	    cfg->profiles[0].key_type, CMPD__KEY_TYPE__KEY_ED25519);
 	config_free(cfg);
 }
 
@@ -143,16 +143,16 @@ test_errors_name_the_line(void **state)
 	expect_error("[weird]\nx = 1\n", ":2:", "unknown section [weird]");
 	expect_error("[profile a]\nserver = http://h/\nkey_type = dsa\n",
 	    ":3:", "unknown key type 'dsa'");
-	expect_error("[profile a]\ntrusted = /nonexistent.pem\n", ":2:",
-	    "cannot open /nonexistent.pem");
-	expect_error("[profile a]\nprotection = magic\n", ":2:",
-	    "signature or mac");
-	expect_error("[profile a]\nimplicit_confirm = maybe\n", ":2:",
-	    "not yes or no");
-	expect_error("[profile bad/name]\nserver = http://h/\n", ":2:",
-	    "profile name");
-	expect_error("[profile a]\nallowed_users = no-such-user-xyz\n", ":2:",
-	    "unknown user");
+	expect_error("[profile a]\ntrusted = /nonexistent.pem\n",
+	    ":2:", "cannot open /nonexistent.pem");
+	expect_error(
+	    "[profile a]\nprotection = magic\n", ":2:", "signature or mac");
+	expect_error(
+	    "[profile a]\nimplicit_confirm = maybe\n", ":2:", "not yes or no");
+	expect_error(
+	    "[profile bad/name]\nserver = http://h/\n", ":2:", "profile name");
+	expect_error("[profile a]\nallowed_users = no-such-user-xyz\n",
+	    ":2:", "unknown user");
 	expect_error("[profile a]\nmac_secret = plain\n", ":2:", "pass:");
 }
 
@@ -161,22 +161,21 @@ test_profile_checks(void **state)
 {
 	(void)state;
 	expect_error("[profile a]\ncert = %1$s\n", ":", "server must be");
-	expect_error("[profile a]\nserver = http://h/\n", ":",
-	    "needs cert");
+	expect_error("[profile a]\nserver = http://h/\n", ":", "needs cert");
 	expect_error("[profile a]\nserver = http://h/\ncert = %1$s\n", ":",
 	    "set trusted");
-	expect_error("[profile a]\nserver = http://h/\nprotection = mac\n",
-	    ":", "mac_reference");
+	expect_error("[profile a]\nserver = http://h/\nprotection = mac\n", ":",
+	    "mac_reference");
 	expect_error("[profile a]\nserver = http://h/\nprotection = mac\n"
-		     "mac_reference = r\nmac_secret = pass:x\n",
+	             "mac_reference = r\nmac_secret = pass:x\n",
 	    ":", "no trust anchor");
 	expect_error("[profile a]\nserver = http://h/\ncert = %2$s/ed.pem\n"
-		     "trusted = %1$s\n",
+	             "trusted = %1$s\n",
 	    ":", "cannot protect CMP messages");
 	expect_error("[profile a]\nserver = http://h/\nprotection = mac\n"
-		     "mac_reference = r\nmac_secret = pass:x\n"
-		     "trust_capubs = yes\n[profile b]\nserver = http://h/\n"
-		     "[profile a]\nkey_type = ec-p384\n",
+	             "mac_reference = r\nmac_secret = pass:x\n"
+	             "trust_capubs = yes\n[profile b]\nserver = http://h/\n"
+	             "[profile a]\nkey_type = ec-p384\n",
 	    ":10:", "defined twice");
 }
 

@@ -47,10 +47,10 @@ job_make(const char *id, Cmpd__JobState state, int64_t created)
 	assert_int_equal(rec_set_str(&j->id, id), CMPD_OK);
 	assert_int_equal(rec_set_str(&j->profile, "p"), CMPD_OK);
 	assert_int_equal(rec_set_str(&j->subject, "/CN=x"), CMPD_OK);
-	assert_int_equal(rec_set_str_list(&j->sans, &j->n_sans, sans, 2),
-	    CMPD_OK);
+	assert_int_equal(
+	    rec_set_str_list(&j->sans, &j->n_sans, sans, 2), CMPD_OK);
 	assert_int_equal(rec_set_bytes(&j->transaction_id,
-			     (const uint8_t *)"0123456789abcdef", 16),
+	                     (const uint8_t *)"0123456789abcdef", 16),
 	    CMPD_OK);
 	j->state = state;
 	j->created = created;
@@ -71,10 +71,10 @@ static void
 test_jobs_survive_reopen(void **state)
 {
 	struct store *st = NULL;
-	Cmpd__Job *a = job_make("aaaaaaaaaaaaaaaa", CMPD__JOB_STATE__JOB_QUEUED,
-	    1);
-	Cmpd__Job *b = job_make("bbbbbbbbbbbbbbbb", CMPD__JOB_STATE__JOB_DONE,
-	    2);
+	Cmpd__Job *a =
+	    job_make("aaaaaaaaaaaaaaaa", CMPD__JOB_STATE__JOB_QUEUED, 1);
+	Cmpd__Job *b =
+	    job_make("bbbbbbbbbbbbbbbb", CMPD__JOB_STATE__JOB_DONE, 2);
 	Cmpd__Job *got = NULL;
 	int all = 0, active = 0;
 
@@ -93,8 +93,8 @@ test_jobs_survive_reopen(void **state)
 	assert_string_equal(got->sans[1], "IP:192.0.2.9");
 	assert_memory_equal(got->transaction_id.data, "0123456789abcdef", 16);
 	cmpd__job__free_unpacked(got, NULL);
-	assert_int_equal(store_job_get(st, "cccccccccccccccc", &got),
-	    CMPD_ENOENT);
+	assert_int_equal(
+	    store_job_get(st, "cccccccccccccccc", &got), CMPD_ENOENT);
 	assert_int_equal(store_job_each(st, 0, count_cb, &all), CMPD_OK);
 	assert_int_equal(store_job_each(st, 1, count_cb, &active), CMPD_OK);
 	assert_int_equal(all, 2);
@@ -118,8 +118,8 @@ static void
 test_finish_stores_job_and_cert(void **state)
 {
 	struct store *st = NULL;
-	Cmpd__Job *j = job_make("dddddddddddddddd", CMPD__JOB_STATE__JOB_DONE,
-	    3);
+	Cmpd__Job *j =
+	    job_make("dddddddddddddddd", CMPD__JOB_STATE__JOB_DONE, 3);
 	Cmpd__CertRecord c = CMPD__CERT_RECORD__INIT;
 	char serial[64] = "";
 
@@ -159,8 +159,8 @@ static void
 test_second_broker_refused(void **state)
 {
 	struct store *a = NULL, *b = NULL;
-	Cmpd__Job *j = job_make("eeeeeeeeeeeeeeee", CMPD__JOB_STATE__JOB_QUEUED,
-	    4);
+	Cmpd__Job *j =
+	    job_make("eeeeeeeeeeeeeeee", CMPD__JOB_STATE__JOB_QUEUED, 4);
 
 	(void)state;
 	assert_int_equal(store_open(path, &a), CMPD_OK);

@@ -52,8 +52,9 @@ test_every_body_roundtrips(void **state)
 
 		if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0)
 			continue;
-		sub = calloc(1, ((const ProtobufCMessageDescriptor *)
-				     f->descriptor)->sizeof_message);
+		sub = calloc(1,
+		    ((const ProtobufCMessageDescriptor *)f->descriptor)
+		        ->sizeof_message);
 		protobuf_c_message_init(f->descriptor, sub);
 		cmpd_env_init(&env, 1000 + i);
 		env.body_case = (Cmpd__Envelope__BodyCase)f->id;
@@ -192,8 +193,8 @@ test_refuses_size_and_garbage(void **state)
 	for (size_t i = 0; i < sizeof(junk); i++)
 		junk[i] = (uint8_t)(0xff - i);
 	m = msg_of(junk, sizeof(junk));
-	assert_int_equal(cmpd_ipc_unpack(m, sizeof(junk) - 1, &out),
-	    CMPD_EPROTO);
+	assert_int_equal(
+	    cmpd_ipc_unpack(m, sizeof(junk) - 1, &out), CMPD_EPROTO);
 	assert_int_equal(cmpd_ipc_unpack(m, sizeof(junk), &out), CMPD_EPROTO);
 	assert_null(out);
 	nng_msg_free(m);
