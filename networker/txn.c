@@ -1,9 +1,12 @@
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "ipc.h"
 #include "log.h"
@@ -115,6 +118,24 @@ out:
  * stored as "" (not NULL), so that OpenSSL does not fall back to the
  * environment's http_proxy and no_proxy.
  */
+/*
+ * OpenSSL's HTTP client writes a request's headers and its body apart. With
+ * Nagle's algorithm the body then waits on a kept-alive connection for the
+ * CA's delayed ACK of the headers, 40 ms on Linux: send without delay.
+ */
+static BIO *
+txn_http_cb(BIO *bio, void *arg, int connect, int detail)
+{
+	int fd = -1, one = 1;
+
+	(void)arg;
+	(void)detail;
+	if (connect && BIO_get_fd(bio, &fd) >= 0)
+		(void)setsockopt(
+		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return bio;
+}
+
 static cmpd_err
 txn_transport_set(
     struct nw_txn *t, const Cmpd__TxnStartReq *req, char *why, size_t whylen)
@@ -134,6 +155,7 @@ txn_transport_set(
 		return CMPD_EINVAL;
 	}
 	if (!OSSL_CMP_CTX_set_option(t->ctx, OSSL_CMP_OPT_TOTAL_TIMEOUT, 0) ||
+	    !OSSL_CMP_CTX_set_http_cb(t->ctx, txn_http_cb) ||
 	    !OSSL_CMP_CTX_set1_proxy(t->ctx, proxy) ||
 	    !OSSL_CMP_CTX_set1_no_proxy(
 	        t->ctx, req->no_proxy != NULL ? req->no_proxy : ""))
