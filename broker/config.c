@@ -34,32 +34,6 @@ struct option {
 	size_t offset;
 };
 
-static const char *const key_type_names[] = {
-	[CMPD__KEY_TYPE__KEY_EC_P256] = "ec-p256",
-	[CMPD__KEY_TYPE__KEY_EC_P384] = "ec-p384",
-	[CMPD__KEY_TYPE__KEY_RSA_2048] = "rsa2048",
-	[CMPD__KEY_TYPE__KEY_RSA_3072] = "rsa3072",
-	[CMPD__KEY_TYPE__KEY_RSA_4096] = "rsa4096",
-	[CMPD__KEY_TYPE__KEY_ED25519] = "ed25519",
-};
-
-const char *
-config_key_type_name(Cmpd__KeyType type)
-{
-	if (type <= 0 || (size_t)type >= CMPD_ARRAY_LEN(key_type_names))
-		return "unspecified";
-	return key_type_names[type];
-}
-
-Cmpd__KeyType
-config_key_type_parse(const char *name)
-{
-	for (size_t i = 1; i < CMPD_ARRAY_LEN(key_type_names); i++)
-		if (strcmp(name, key_type_names[i]) == 0)
-			return (Cmpd__KeyType)i;
-	return CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED;
-}
-
 __attribute__((format(printf, 2, 3))) static int
 parse_fail(struct parse *p, const char *fmt, ...)
 {
@@ -145,7 +119,7 @@ set_key_type(struct parse *p, void *field, const char *value)
 {
 	Cmpd__KeyType *t = field;
 
-	*t = config_key_type_parse(value);
+	*t = cmpd_key_type_parse(value);
 	if (*t == CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED)
 		return parse_fail(p,
 		    "unknown key type '%s' (ec-p256, ec-p384, "

@@ -92,10 +92,6 @@ void config_free(struct config *cfg);
 const struct profile *config_profile(
     const struct config *cfg, const char *name);
 
-/* The names used in configuration and on the command line for key types. */
-const char *config_key_type_name(Cmpd__KeyType type);
-Cmpd__KeyType config_key_type_parse(const char *name);
-
 /* Whether uid is in list (or, for a group list, gid or uid's groups are). */
 int config_ids_has_user(const struct id_list *l, uint32_t uid);
 int config_ids_has_group(const struct id_list *l, uint32_t uid, uint32_t gid);

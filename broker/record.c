@@ -1,13 +1,11 @@
 #include "record.h"
 
-#include <openssl/asn1.h>
-#include <openssl/bn.h>
 #include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
+#include "x509text.h"
 
 static int
 is_default_str(const char *s)
@@ -126,56 +124,18 @@ rec_job_new(void)
 	return job;
 }
 
-static char *
-name_string(const X509_NAME *name)
-{
-	BIO *b = BIO_new(BIO_s_mem());
-	char *s = NULL, *data;
-	long len;
-
-	if (b != NULL && X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
-	    (len = BIO_get_mem_data(b, &data)) >= 0 &&
-	    (s = malloc((size_t)len + 1)) != NULL) {
-		memcpy(s, data, (size_t)len);
-		s[len] = '\0';
-	}
-	BIO_free(b);
-	return s;
-}
-
-static int64_t
-asn1_time_unix(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	if (ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return (int64_t)timegm(&tm);
-}
-
-static char *
-serial_hex(const ASN1_INTEGER *serial)
-{
-	BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
-	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-	char *s = hex != NULL ? strdup(hex) : NULL;
-
-	for (char *p = s; p != NULL && *p != '\0'; p++)
-		*p = (char)(*p >= 'A' && *p <= 'F' ? *p - 'A' + 'a' : *p);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	return s;
-}
-
 static cmpd_err
 cert_fill(Cmpd__CertRecord *c, const Cmpd__Job *job, X509 *x)
 {
-	if ((c->subject = name_string(X509_get_subject_name(x))) == NULL ||
-	    (c->issuer = name_string(X509_get_issuer_name(x))) == NULL ||
-	    (c->serial = serial_hex(X509_get0_serialNumber(x))) == NULL)
+	if ((c->subject = cmpd_x509_name_text(X509_get_subject_name(x))) ==
+	        NULL ||
+	    (c->issuer = cmpd_x509_name_text(X509_get_issuer_name(x))) ==
+	        NULL ||
+	    (c->serial = cmpd_x509_serial_text(X509_get0_serialNumber(x))) ==
+	        NULL)
 		return CMPD_ENOMEM;
-	c->not_before = asn1_time_unix(X509_get0_notBefore(x));
-	c->not_after = asn1_time_unix(X509_get0_notAfter(x));
+	c->not_before = cmpd_asn1_time_unix(X509_get0_notBefore(x));
+	c->not_after = cmpd_asn1_time_unix(X509_get0_notAfter(x));
 	if (rec_set_str(&c->profile, job->profile) != CMPD_OK ||
 	    rec_set_str(&c->job_id, job->id) != CMPD_OK ||
 	    rec_set_str(&c->key_id, job->key_id) != CMPD_OK ||

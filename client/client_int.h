@@ -102,8 +102,6 @@ cmpd_result client_call(cmpd_client *c, cmpd_env *req,
 int client_text_ok(const char *s, size_t max);
 
 /* names.c: the tables of names the API shows. */
-const char *names_key_type(Cmpd__KeyType type); /* "" if unspecified */
-int names_key_type_parse(const char *name, Cmpd__KeyType *out);
 const char *names_op(Cmpd__CmpOp op);
 
 /* pem.c: certificates and keys as text. */

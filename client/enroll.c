@@ -160,7 +160,9 @@ cmpd_enroll_opts_set_key_type(cmpd_enroll_opts *opts, const char *name)
 
 	if (opts == NULL)
 		return client_fail(NULL, CMPD_RESULT_INVALID, "opts is NULL");
-	if (name != NULL && names_key_type_parse(name, &type) != 0)
+	if (name != NULL &&
+	    (type = cmpd_key_type_parse(name)) ==
+	        CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED)
 		return client_fail(NULL, CMPD_RESULT_INVALID,
 		    "unknown key type %s (ec-p256, ec-p384, rsa2048, rsa3072, "
 		    "rsa4096, ed25519)",

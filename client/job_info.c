@@ -3,6 +3,7 @@
  * gives unset strings as ""), or from what job_init derived from it.
  */
 #include "client_int.h"
+#include "keyid.h"
 
 const char *
 cmpd_job_id(const cmpd_job *job)
@@ -34,7 +35,7 @@ cmpd_job_state_get(const cmpd_job *job)
 const char *
 cmpd_job_key_type(const cmpd_job *job)
 {
-	return names_key_type(job->pb->key_type);
+	return cmpd_key_type_name(job->pb->key_type);
 }
 
 const char *

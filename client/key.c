@@ -68,7 +68,7 @@ cmpd_key_info_id(const cmpd_key_info *key)
 const char *
 cmpd_key_info_type(const cmpd_key_info *key)
 {
-	return names_key_type(key->type);
+	return cmpd_key_type_name(key->type);
 }
 
 const uint8_t *

@@ -33,38 +33,6 @@ cmpd_job_state_name(cmpd_job_state state)
 	return state_names[state];
 }
 
-static const struct {
-	Cmpd__KeyType type;
-	const char *name;
-} key_types[] = {
-	{ CMPD__KEY_TYPE__KEY_EC_P256, "ec-p256" },
-	{ CMPD__KEY_TYPE__KEY_EC_P384, "ec-p384" },
-	{ CMPD__KEY_TYPE__KEY_RSA_2048, "rsa2048" },
-	{ CMPD__KEY_TYPE__KEY_RSA_3072, "rsa3072" },
-	{ CMPD__KEY_TYPE__KEY_RSA_4096, "rsa4096" },
-	{ CMPD__KEY_TYPE__KEY_ED25519, "ed25519" },
-};
-
-const char *
-names_key_type(Cmpd__KeyType type)
-{
-	for (size_t i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++)
-		if (key_types[i].type == type)
-			return key_types[i].name;
-	return "";
-}
-
-int
-names_key_type_parse(const char *name, Cmpd__KeyType *out)
-{
-	for (size_t i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++)
-		if (strcmp(key_types[i].name, name) == 0) {
-			*out = key_types[i].type;
-			return 0;
-		}
-	return -1;
-}
-
 const char *
 names_op(Cmpd__CmpOp op)
 {

@@ -2,9 +2,7 @@
  * Certificates and keys as text: PEM encodings of the DER cmpd sends, and
  * what the API shows of an issued certificate, read with OpenSSL.
  */
-#include <ctype.h>
 #include <openssl/bio.h>
-#include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -12,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "client_int.h"
+#include "x509text.h"
 
 /* The contents of a memory BIO as a new NUL-terminated string. */
 static char *
@@ -68,49 +66,6 @@ pem_encode_all(ProtobufCBinaryData *ders, size_t n)
 	BIO_free(bio);
 	ERR_clear_error();
 	return s;
-}
-
-/*
- * A name as RFC 2253 writes it, but in the certificate's order (the order
- * of "/CN=a/O=b" as it was asked for), UTF-8 kept as it is.
- */
-static char *
-name_string(const X509_NAME *name)
-{
-	unsigned long flags =
-	    XN_FLAG_RFC2253 & ~XN_FLAG_DN_REV & ~ASN1_STRFLGS_ESC_MSB;
-	BIO *bio = BIO_new(BIO_s_mem());
-	char *s = NULL;
-
-	if (bio != NULL && X509_NAME_print_ex(bio, name, 0, flags) >= 0)
-		s = bio_strdup(bio);
-	BIO_free(bio);
-	return s;
-}
-
-/* The serial number in lowercase hex ("-" first if negative). */
-static char *
-serial_string(const ASN1_INTEGER *serial)
-{
-	BIGNUM *bn = ASN1_INTEGER_to_BN(serial, NULL);
-	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
-	char *s = hex != NULL ? strdup(hex) : NULL;
-
-	for (char *p = s; p != NULL && *p != '\0'; p++)
-		*p = (char)tolower((unsigned char)*p);
-	OPENSSL_free(hex);
-	BN_free(bn);
-	return s;
-}
-
-static int64_t
-asn1_time_unix(const ASN1_TIME *t)
-{
-	struct tm tm;
-
-	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
-		return 0;
-	return (int64_t)timegm(&tm);
 }
 
 /* The key type in the names of cmpd_enroll_opts_set_key_type. */
@@ -168,11 +123,11 @@ cert_details_read(struct cert_details *d, const uint8_t *der, size_t len)
 		d->serial = strdup("");
 		return d->subject && d->issuer && d->serial ? 0 : -1;
 	}
-	d->subject = name_string(X509_get_subject_name(x));
-	d->issuer = name_string(X509_get_issuer_name(x));
-	d->serial = serial_string(X509_get0_serialNumber(x));
-	d->not_before = asn1_time_unix(X509_get0_notBefore(x));
-	d->not_after = asn1_time_unix(X509_get0_notAfter(x));
+	d->subject = cmpd_x509_name_text(X509_get_subject_name(x));
+	d->issuer = cmpd_x509_name_text(X509_get_issuer_name(x));
+	d->serial = cmpd_x509_serial_text(X509_get0_serialNumber(x));
+	d->not_before = cmpd_asn1_time_unix(X509_get0_notBefore(x));
+	d->not_after = cmpd_asn1_time_unix(X509_get0_notAfter(x));
 	if ((pkey = X509_get0_pubkey(x)) != NULL)
 		key_type_name(pkey, d->key_type, sizeof(d->key_type));
 	if (d->subject != NULL && d->issuer != NULL && d->serial != NULL)

@@ -50,3 +50,29 @@ cmpd_key_type_of(const EVP_PKEY *pkey)
 	}
 	return CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED;
 }
+
+static const char *const key_type_names[] = {
+	[CMPD__KEY_TYPE__KEY_EC_P256] = "ec-p256",
+	[CMPD__KEY_TYPE__KEY_EC_P384] = "ec-p384",
+	[CMPD__KEY_TYPE__KEY_RSA_2048] = "rsa2048",
+	[CMPD__KEY_TYPE__KEY_RSA_3072] = "rsa3072",
+	[CMPD__KEY_TYPE__KEY_RSA_4096] = "rsa4096",
+	[CMPD__KEY_TYPE__KEY_ED25519] = "ed25519",
+};
+
+const char *
+cmpd_key_type_name(Cmpd__KeyType type)
+{
+	if (type <= 0 || (size_t)type >= CMPD_ARRAY_LEN(key_type_names))
+		return "";
+	return key_type_names[type];
+}
+
+Cmpd__KeyType
+cmpd_key_type_parse(const char *name)
+{
+	for (size_t i = 1; i < CMPD_ARRAY_LEN(key_type_names); i++)
+		if (strcmp(name, key_type_names[i]) == 0)
+			return (Cmpd__KeyType)i;
+	return CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED;
+}

@@ -25,3 +25,12 @@ cmpd_err cmpd_key_id_from_spki(
  * or CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED for anything else.
  */
 Cmpd__KeyType cmpd_key_type_of(const EVP_PKEY *pkey);
+
+/*
+ * The names configurations, the CLI and the client library use for key
+ * types: "ec-p256", "ec-p384", "rsa2048", "rsa3072", "rsa4096", "ed25519".
+ * cmpd_key_type_name gives "" for another value; cmpd_key_type_parse gives
+ * CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED for another name.
+ */
+const char *cmpd_key_type_name(Cmpd__KeyType type);
+Cmpd__KeyType cmpd_key_type_parse(const char *name);
