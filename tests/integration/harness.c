@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -109,7 +110,7 @@ harness_init(struct harness *h, const char *name)
 }
 
 static pid_t
-spawn(const char *path, const char *const *argv, const char *log)
+spawn(const char *path, const char *const *argv, const char *log, uid_t uid)
 {
 	pid_t pid = fork();
 
@@ -120,6 +121,10 @@ spawn(const char *path, const char *const *argv, const char *log)
 			dup2(fd, STDOUT_FILENO);
 			dup2(fd, STDERR_FILENO);
 		}
+		if (uid != 0 &&
+		    (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 ||
+		        setuid(uid) != 0))
+			_exit(126);
 		execv(path, (char *const *)argv);
 		_exit(127);
 	}
@@ -155,7 +160,7 @@ harness_start_ca(struct harness *h, const char *const *args)
 	for (; args != NULL && *args != NULL && n < 30; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
-	h->ca_pid = spawn(path, argv, log);
+	h->ca_pid = spawn(path, argv, log, 0);
 	for (int i = 0; i < 200 && h->ca_port == 0; i++) {
 		sleep_ms(25);
 		h->ca_port = read_port(portfile);
@@ -191,7 +196,7 @@ harness_start_cmpd(struct harness *h, const char *extra)
 		return -1;
 	snprintf(path, sizeof(path), "%s/cmpd", h->bin);
 	snprintf(log, sizeof(log), "%s/cmpd.log", h->dir);
-	h->cmpd_pid = spawn(path, argv, log);
+	h->cmpd_pid = spawn(path, argv, log, h->cmpd_uid);
 	for (int i = 0; i < 400; i++) {
 		cmpd_client *c = NULL;
 		cmpd_job_array *jobs = NULL;

@@ -20,6 +20,7 @@ struct harness {
 	pid_t ca_pid;
 	int ca_port;
 	pid_t cmpd_pid;
+	uid_t cmpd_uid; /* when not 0 (and we are root): run cmpd as this */
 };
 
 /*
