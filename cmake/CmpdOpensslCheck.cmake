@@ -18,6 +18,7 @@ function(cmpd_check_openssl)
 		endif()
 		message(STATUS "libssl3 ${have} (>= ${min_deb})")
 	else()
+		find_package(PkgConfig QUIET)
 		pkg_check_modules(CMPD_SSL_NEW QUIET libcrypto>=3.0.23)
 		if(NOT CMPD_SSL_NEW_FOUND)
 			message(FATAL_ERROR "cmpd needs OpenSSL >= 3.0.23, or "
