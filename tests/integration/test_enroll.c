@@ -105,14 +105,30 @@ test_mac(void **state)
 	cmpd_job_free(job);
 }
 
+/*
+ * The CA logs each certConf it receives: an implicitly confirmed
+ * certificate has none, an ordinary one has its line.
+ */
+static int
+ca_saw_confirm(const cmpd_job *job)
+{
+	return harness_sh("grep -q 'certificate %s confirmed' '%s/ca.log'",
+	           cmpd_job_cert_serial(job), h.dir) == 0;
+}
+
 static void
 test_implicit_confirm(void **state)
 {
 	cmpd_job *job = enroll_type("implicit", NULL);
+	cmpd_job *plain = enroll_type("sig", NULL);
 
 	(void)state;
 	check_issued(&h, job);
+	check_issued(&h, plain);
+	assert_false(ca_saw_confirm(job));
+	assert_true(ca_saw_confirm(plain));
 	cmpd_job_free(job);
+	cmpd_job_free(plain);
 }
 
 /* A subject and SANs given by the client replace the profile's. */
