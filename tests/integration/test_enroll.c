@@ -61,18 +61,18 @@ enroll_type(const char *profile, const char *type)
 	return job;
 }
 
+static const char *const key_types[] = { "ec-p256", "ec-p384", "rsa2048",
+	"rsa3072", "rsa4096", "ed25519" };
+
 /* Signature protection with the supplier's P-256 key; every new key type. */
 static void
 test_every_key_type(void **state)
 {
-	static const char *const types[] = { "ec-p256", "ec-p384", "rsa2048",
-		"rsa3072", "rsa4096", "ed25519" };
-
 	(void)state;
-	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		cmpd_job *job = enroll_type("sig", types[i]);
+	for (size_t i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++) {
+		cmpd_job *job = enroll_type("sig", key_types[i]);
 
-		assert_string_equal(cmpd_job_key_type(job), types[i]);
+		assert_string_equal(cmpd_job_key_type(job), key_types[i]);
 		check_issued(&h, job);
 		check_file(job);
 		check_names(
@@ -85,24 +85,30 @@ test_every_key_type(void **state)
 static void
 test_rsa_supplier(void **state)
 {
-	cmpd_job *job = enroll_type("sig-rsa", "ec-p384");
-
 	(void)state;
-	check_issued(&h, job);
-	check_file(job);
-	check_names(job, "CN=itest-rsa.example", NULL);
-	cmpd_job_free(job);
+	for (size_t i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++) {
+		cmpd_job *job = enroll_type("sig-rsa", key_types[i]);
+
+		check_issued(&h, job);
+		check_file(job);
+		check_names(job, "CN=itest-rsa.example", NULL);
+		cmpd_job_free(job);
+	}
 }
 
 /* MAC (PBM) protection with a shared secret and reference. */
 static void
 test_mac(void **state)
 {
-	cmpd_job *job = enroll_type("mac", "ed25519");
-
 	(void)state;
-	check_issued(&h, job);
-	cmpd_job_free(job);
+	for (size_t i = 0; i < sizeof(key_types) / sizeof(key_types[0]); i++) {
+		cmpd_job *job = enroll_type("mac", key_types[i]);
+
+		assert_string_equal(cmpd_job_key_type(job), key_types[i]);
+		check_issued(&h, job);
+		check_names(job, "CN=itest-mac.example", NULL);
+		cmpd_job_free(job);
+	}
 }
 
 /*
