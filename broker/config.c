@@ -14,286 +14,17 @@
 #include <unistd.h>
 
 #include "cmpd_build.h"
+#include "confval.h"
 #include "fileio.h"
 #include "keyid.h"
 #include "log.h"
 #include "util.h"
-
-/* Parsing state: inih calls our reader per line, so we know the line. */
-struct parse {
-	struct config *cfg;
-	struct profile *cur;
-	FILE *file;
-	int line;
-	char *err;
-};
 
 struct option {
 	const char *name;
 	int (*set)(struct parse *p, void *field, const char *value);
 	size_t offset;
 };
-
-__attribute__((format(printf, 2, 3))) static int
-parse_fail(struct parse *p, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	if (p->err != NULL)
-		return 0;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (asprintf(&p->err, "%s:%d: %s", p->cfg->path, p->line, msg) < 0)
-		p->err = NULL;
-	return 0;
-}
-
-static int
-set_string(struct parse *p, void *field, const char *value)
-{
-	char **s = field;
-
-	(void)p;
-	free(*s);
-	*s = strdup(value);
-	return *s != NULL;
-}
-
-static int
-set_bool(struct parse *p, void *field, const char *value)
-{
-	int *b = field;
-
-	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
-		*b = 1;
-	else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
-		*b = 0;
-	else
-		return parse_fail(p, "'%s' is not yes or no", value);
-	return 1;
-}
-
-static int
-set_uint(struct parse *p, void *field, const char *value)
-{
-	uint32_t *u = field;
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(value, &end, 10);
-	if (errno != 0 || *end != '\0' || end == value || v > 3650000)
-		return parse_fail(p, "'%s' is not a number", value);
-	*u = (uint32_t)v;
-	return 1;
-}
-
-static int
-set_mode(struct parse *p, void *field, const char *value)
-{
-	mode_t *m = field;
-	char *end;
-	unsigned long v = strtoul(value, &end, 8);
-
-	if (*end != '\0' || end == value || v > 0777)
-		return parse_fail(p, "'%s' is not an octal file mode", value);
-	*m = (mode_t)v;
-	return 1;
-}
-
-static int
-set_log_level(struct parse *p, void *field, const char *value)
-{
-	int *l = field;
-
-	*l = cmpd_log_level_parse(value);
-	if (*l < 0)
-		return parse_fail(p, "unknown log level '%s'", value);
-	return 1;
-}
-
-static int
-set_key_type(struct parse *p, void *field, const char *value)
-{
-	Cmpd__KeyType *t = field;
-
-	*t = cmpd_key_type_parse(value);
-	if (*t == CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED)
-		return parse_fail(p,
-		    "unknown key type '%s' (ec-p256, ec-p384, "
-		    "rsa2048, rsa3072, rsa4096, ed25519)",
-		    value);
-	return 1;
-}
-
-static int
-set_protection(struct parse *p, void *field, const char *value)
-{
-	enum protection *pr = field;
-
-	if (strcmp(value, "signature") == 0)
-		*pr = PROTECTION_SIGNATURE;
-	else if (strcmp(value, "mac") == 0)
-		*pr = PROTECTION_MAC;
-	else
-		return parse_fail(p, "protection must be signature or mac");
-	return 1;
-}
-
-static int
-certs_add(struct cert_list *l, X509 *x)
-{
-	ProtobufCBinaryData *grown;
-	unsigned char *der = NULL;
-	int len = i2d_X509(x, &der);
-
-	if (len <= 0)
-		return 0;
-	grown = realloc(l->der, (l->n + 1) * sizeof(*grown));
-	if (grown == NULL) {
-		OPENSSL_free(der);
-		return 0;
-	}
-	l->der = grown;
-	l->der[l->n].data = der;
-	l->der[l->n].len = (size_t)len;
-	l->n++;
-	return 1;
-}
-
-/* Reads every certificate of a PEM file; a file without one is an error. */
-static int
-set_certs(struct parse *p, void *field, const char *value)
-{
-	struct cert_list *l = field;
-	FILE *f = fopen(value, "r");
-	X509 *x;
-	size_t before = l->n;
-
-	if (f == NULL)
-		return parse_fail(
-		    p, "cannot open %s: %s", value, strerror(errno));
-	while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
-		int ok = certs_add(l, x);
-
-		X509_free(x);
-		if (!ok)
-			break;
-	}
-	fclose(f);
-	ERR_clear_error();
-	if (l->n == before)
-		return parse_fail(p, "no certificate in %s", value);
-	return 1;
-}
-
-/* "pass:TEXT", "file:PATH" (first line) or "env:NAME". */
-static int
-set_secret(struct parse *p, void *field, const char *value)
-{
-	struct secret *s = field;
-	uint8_t *buf = NULL;
-	size_t len = 0;
-
-	if (strncmp(value, "pass:", 5) == 0) {
-		buf = (uint8_t *)strdup(value + 5);
-	} else if (strncmp(value, "env:", 4) == 0) {
-		const char *v = getenv(value + 4);
-
-		if (v == NULL)
-			return parse_fail(p,
-			    "environment variable %s is not "
-			    "set",
-			    value + 4);
-		buf = (uint8_t *)strdup(v);
-	} else if (strncmp(value, "file:", 5) == 0) {
-		if (cmpd_file_read(value + 5, 4096, 0, &buf, &len) != CMPD_OK)
-			return parse_fail(p, "cannot read %s", value + 5);
-		buf[strcspn((char *)buf, "\r\n")] = '\0';
-	} else {
-		return parse_fail(p,
-		    "mac_secret must start with pass:, file: "
-		    "or env:");
-	}
-	if (buf == NULL)
-		return 0;
-	if (s->data != NULL)
-		OPENSSL_clear_free(s->data, s->len);
-	s->data = buf;
-	s->len = strlen((char *)buf);
-	if (s->len == 0)
-		return parse_fail(p, "mac_secret is empty");
-	return 1;
-}
-
-static int
-ids_add(struct id_list *l, uint32_t id)
-{
-	uint32_t *grown = realloc(l->ids, (l->n + 1) * sizeof(*grown));
-
-	if (grown == NULL)
-		return 0;
-	l->ids = grown;
-	l->ids[l->n++] = id;
-	return 1;
-}
-
-/* A list of names or numbers separated by spaces or commas. */
-static int
-set_ids(struct parse *p, struct id_list *l, const char *value, int groups)
-{
-	char *copy = strdup(value), *save = NULL;
-	int ok = copy != NULL;
-
-	for (char *t = strtok_r(copy, " ,", &save); ok && t != NULL;
-	     t = strtok_r(NULL, " ,", &save)) {
-		char *end;
-		unsigned long n = strtoul(t, &end, 10);
-
-		if (*end != '\0' || end == t) {
-			struct passwd *pw = groups ? NULL : getpwnam(t);
-			struct group *gr = groups ? getgrnam(t) : NULL;
-
-			if (pw == NULL && gr == NULL) {
-				ok = parse_fail(p, "unknown %s '%s'",
-				    groups ? "group" : "user", t);
-				break;
-			}
-			n = groups ? gr->gr_gid : pw->pw_uid;
-		}
-		ok = ids_add(l, (uint32_t)n);
-	}
-	free(copy);
-	return ok;
-}
-
-static int
-set_users(struct parse *p, void *field, const char *value)
-{
-	return set_ids(p, field, value, 0);
-}
-
-static int
-set_groups(struct parse *p, void *field, const char *value)
-{
-	return set_ids(p, field, value, 1);
-}
-
-static int
-add_san(struct parse *p, void *field, const char *value)
-{
-	struct str_list *l = field;
-	char **grown = realloc(l->v, (l->n + 1) * sizeof(*grown));
-
-	(void)p;
-	if (grown == NULL)
-		return 0;
-	l->v = grown;
-	l->v[l->n] = strdup(value);
-	return l->v[l->n++] != NULL;
-}
 
 #define G(name, fn, field)                               \
 	{                                                \
@@ -325,7 +56,9 @@ static const struct option profile_options[] = {
 	P("srv_cert", set_certs, srv_cert),
 	P("trust_capubs", set_bool, trust_capubs),
 	P("protection", set_protection, protection),
-	P("cert", set_certs, cert),
+	P("cert", set_certs, cert.certs),
+	P("protect_with", set_string, protect_with),
+	P("op", set_op, op),
 	P("mac_reference", set_string, mac_reference),
 	P("mac_secret", set_secret, mac_secret),
 	P("key_type", set_key_type, key_type),
@@ -333,10 +66,26 @@ static const struct option profile_options[] = {
 	P("san", add_san, sans),
 	P("implicit_confirm", set_bool, implicit_confirm),
 	P("validity_days", set_uint, validity_days),
-	P("msg_timeout", set_uint, msg_timeout),
+	P("msg_timeout", set_duration, msg_timeout),
+	P("total_timeout", set_duration, total_timeout),
+	P("tls_trusted", set_certs, tls_trusted),
+	P("tls_cert", set_certs, tls_client.certs),
+	P("keep_key", set_bool, keep_key),
+	P("auto_renew", set_bool, auto_renew),
+	P("renew_at", set_percent, renew_at),
+	P("renew_before", set_duration, renew_before),
+	P("renew_jitter", set_jitter, renew_jitter),
+	P("renew_window", set_window, window),
+	P("retry_min", set_duration, retry_min),
+	P("retry_max", set_duration, retry_max),
+	P("reenroll_after_expiry", set_bool, reenroll_after_expiry),
+	P("reload_command", set_string, reload_command),
+	P("reload_timeout", set_duration, reload_timeout),
 	P("cert_file", set_string, cert_file),
 	P("chain_file", set_string, chain_file),
 	P("file_mode", set_mode, file_mode),
+	P("file_owner", set_owner, file_uid),
+	P("file_group", set_group, file_gid),
 	P("allowed_users", set_users, allowed_users),
 	P("allowed_groups", set_groups, allowed_groups),
 };
@@ -359,8 +108,19 @@ profile_add(struct parse *p, const char *name)
 	memset(pr, 0, sizeof(*pr));
 	pr->name = strdup(name);
 	pr->key_type = CMPD__KEY_TYPE__KEY_EC_P256;
+	pr->op = CMPD__CMP_OP__CMP_OP_IR;
 	pr->msg_timeout = 30;
+	pr->total_timeout = 3600;
+	pr->auto_renew = 1;
+	pr->renew_at = 66;
+	pr->renew_jitter = -1;
+	pr->window.start = pr->window.end = NO_WINDOW;
+	pr->retry_min = 60;
+	pr->retry_max = 6 * 3600;
+	pr->reload_timeout = 30;
 	pr->file_mode = 0644;
+	pr->file_uid = (uid_t)-1;
+	pr->file_gid = (gid_t)-1;
 	return pr->name != NULL ? pr : NULL;
 }
 
@@ -450,42 +210,75 @@ certs_copy(struct cert_list *dst, const struct cert_list *src)
 	return 1;
 }
 
-/* Derives the id and type of the supplier certificate's key. */
+/*
+ * Derives the id, type and public key of a keyed certificate's key from its
+ * first certificate. what names it in errors.
+ */
 static cmpd_err
-profile_cert_key(const struct config *cfg, struct profile *pr, char **err)
+keyed_cert_derive(const struct config *cfg, const struct profile *pr,
+    struct keyed_cert *kc, const char *what, char **err)
 {
-	const unsigned char *d = pr->cert.der[0].data;
-	X509 *x = d2i_X509(NULL, &d, (long)pr->cert.der[0].len);
+	const unsigned char *d = kc->certs.der[0].data;
+	X509 *x = d2i_X509(NULL, &d, (long)kc->certs.der[0].len);
 	unsigned char *spki = NULL;
 	int len =
 	    x != NULL ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &spki) : -1;
 	cmpd_err rv = CMPD_EINVAL;
 
 	if (len <= 0 ||
-	    cmpd_key_id_from_spki(spki, (size_t)len, pr->cert_key_id) !=
-	        CMPD_OK) {
+	    cmpd_key_id_from_spki(spki, (size_t)len, kc->key_id) != CMPD_OK) {
 		rv = check_fail(
-		    cfg, err, "profile '%s': unreadable cert", pr->name);
+		    cfg, err, "profile '%s': unreadable %s", pr->name, what);
 		goto out;
 	}
-	pr->cert_key_type = cmpd_key_type_of(X509_get0_pubkey(x));
-	pr->cert_spki.data = spki;
-	pr->cert_spki.len = (size_t)len;
+	kc->key_type = cmpd_key_type_of(X509_get0_pubkey(x));
+	kc->spki.data = spki;
+	kc->spki.len = (size_t)len;
 	spki = NULL;
-	if (pr->cert_key_type == CMPD__KEY_TYPE__KEY_ED25519 ||
-	    pr->cert_key_type == CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED) {
-		rv = check_fail(cfg, err,
-		    "profile '%s': the key of cert cannot protect CMP messages "
-		    "(OpenSSL 3.0 signs CMP messages with EC P-256/P-384 and "
-		    "RSA 2048-4096 keys only)",
-		    pr->name);
-		goto out;
-	}
 	rv = CMPD_OK;
 out:
 	OPENSSL_free(spki);
 	X509_free(x);
 	return rv;
+}
+
+/* The supplier certificate's key must be able to sign CMP messages. */
+static cmpd_err
+profile_cert_key(const struct config *cfg, struct profile *pr, char **err)
+{
+	if (keyed_cert_derive(cfg, pr, &pr->cert, "cert", err) != CMPD_OK)
+		return CMPD_EINVAL;
+	if (pr->cert.key_type == CMPD__KEY_TYPE__KEY_ED25519 ||
+	    pr->cert.key_type == CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED)
+		return check_fail(cfg, err,
+		    "profile '%s': the key of cert cannot protect CMP messages "
+		    "(OpenSSL 3.0 signs CMP messages with EC P-256/P-384 and "
+		    "RSA 2048-4096 keys only)",
+		    pr->name);
+	return CMPD_OK;
+}
+
+/* A TLS client key signs TLS 1.3 CertificateVerify: EC keys only. */
+static cmpd_err
+profile_tls_key(const struct config *cfg, struct profile *pr, char **err)
+{
+	if (pr->tls_client.certs.n == 0)
+		return CMPD_OK;
+	if (keyed_cert_derive(cfg, pr, &pr->tls_client, "tls_cert", err) !=
+	    CMPD_OK)
+		return CMPD_EINVAL;
+	if (pr->tls_client.key_type != CMPD__KEY_TYPE__KEY_EC_P256 &&
+	    pr->tls_client.key_type != CMPD__KEY_TYPE__KEY_EC_P384)
+		return check_fail(cfg, err,
+		    "profile '%s': the key of tls_cert must be EC P-256 or "
+		    "P-384 (TLS 1.3 client authentication with RSA needs "
+		    "RSA-PSS, which the keyworker does not do)",
+		    pr->name);
+	if (strncmp(pr->server, "https://", 8) != 0)
+		return check_fail(cfg, err,
+		    "profile '%s': tls_cert needs an https:// server",
+		    pr->name);
+	return CMPD_OK;
 }
 
 static cmpd_err
@@ -503,34 +296,78 @@ profile_default_paths(const struct config *cfg, struct profile *pr)
 }
 
 static cmpd_err
-profile_check(const struct config *cfg, struct profile *pr, char **err)
+profile_check_protection(
+    const struct config *cfg, struct profile *pr, char **err)
 {
 	const char *n = pr->name;
 
-	if (pr->server == NULL ||
-	    (strncmp(pr->server, "http://", 7) != 0 &&
-	        strncmp(pr->server, "https://", 8) != 0))
-		return check_fail(
-		    cfg, err, "profile '%s': server must be an http:// URL", n);
-	if (pr->protection == PROTECTION_SIGNATURE) {
-		if (pr->cert.n == 0)
+	switch (pr->protection) {
+	case PROTECTION_SIGNATURE:
+		if (pr->cert.certs.n == 0)
 			return check_fail(cfg, err,
 			    "profile '%s': signature protection needs cert "
 			    "(the supplier certificate and its chain)",
 			    n);
-		if (pr->trusted.n == 0 && pr->srv_cert.n == 0)
+		return profile_cert_key(cfg, pr, err);
+	case PROTECTION_MAC:
+		if (pr->mac_reference == NULL || pr->mac_secret.data == NULL)
 			return check_fail(cfg, err,
-			    "profile '%s': set trusted (the CA's trust "
-			    "anchors) or srv_cert",
+			    "profile '%s': mac protection needs mac_reference "
+			    "and mac_secret",
 			    n);
-		if (profile_cert_key(cfg, pr, err) != CMPD_OK)
-			return CMPD_EINVAL;
-	} else if (pr->mac_reference == NULL || pr->mac_secret.data == NULL) {
-		return check_fail(cfg, err,
-		    "profile '%s': mac protection needs mac_reference and "
-		    "mac_secret",
-		    n);
+		return CMPD_OK;
+	case PROTECTION_CERTIFICATE:
+		if (pr->protect_with == NULL ||
+		    config_profile(cfg, pr->protect_with) == NULL ||
+		    strcmp(pr->protect_with, n) == 0)
+			return check_fail(cfg, err,
+			    "profile '%s': certificate protection needs "
+			    "protect_with naming another profile",
+			    n);
+		return CMPD_OK;
+	default:
+		return CMPD_EINVAL;
 	}
+}
+
+static cmpd_err
+profile_check(const struct config *cfg, struct profile *pr, char **err)
+{
+	const char *n = pr->name;
+	cmpd_err rv;
+
+	if (pr->server == NULL ||
+	    (strncmp(pr->server, "http://", 7) != 0 &&
+	        strncmp(pr->server, "https://", 8) != 0))
+		return check_fail(cfg, err,
+		    "profile '%s': server must be an http:// or https:// URL",
+		    n);
+	if (strncmp(pr->server, "https://", 8) == 0 && pr->tls_trusted.n == 0)
+		return check_fail(cfg, err,
+		    "profile '%s': an https:// server needs tls_trusted (the "
+		    "anchors of the CA's TLS certificate)",
+		    n);
+	if ((rv = profile_check_protection(cfg, pr, err)) != CMPD_OK ||
+	    (rv = profile_tls_key(cfg, pr, err)) != CMPD_OK)
+		return rv;
+	if (pr->protection != PROTECTION_MAC && pr->trusted.n == 0 &&
+	    pr->srv_cert.n == 0)
+		return check_fail(cfg, err,
+		    "profile '%s': set trusted (the CA's trust anchors) or "
+		    "srv_cert",
+		    n);
+	if (pr->op == CMPD__CMP_OP__CMP_OP_CR &&
+	    pr->protection != PROTECTION_CERTIFICATE)
+		return check_fail(cfg, err,
+		    "profile '%s': op = cr needs protection = certificate", n);
+	if (pr->renew_before == 0 && (pr->renew_at < 1 || pr->renew_at > 99))
+		return check_fail(cfg, err,
+		    "profile '%s': renew_at must be 1 to 99 (percent)", n);
+	if (pr->retry_min == 0 || pr->retry_max < pr->retry_min)
+		return check_fail(cfg, err,
+		    "profile '%s': retry_min must be at least 1s and at most "
+		    "retry_max",
+		    n);
 	if (pr->enroll_trusted.n == 0 &&
 	    !certs_copy(&pr->enroll_trusted, &pr->trusted))
 		return CMPD_ENOMEM;
@@ -611,6 +448,13 @@ certs_free(struct cert_list *l)
 }
 
 static void
+keyed_cert_free(struct keyed_cert *kc)
+{
+	certs_free(&kc->certs);
+	OPENSSL_free(kc->spki.data);
+}
+
+static void
 profile_free(struct profile *pr)
 {
 	free(pr->name);
@@ -623,8 +467,11 @@ profile_free(struct profile *pr)
 	certs_free(&pr->untrusted);
 	certs_free(&pr->enroll_trusted);
 	certs_free(&pr->srv_cert);
-	certs_free(&pr->cert);
-	OPENSSL_free(pr->cert_spki.data);
+	keyed_cert_free(&pr->cert);
+	keyed_cert_free(&pr->tls_client);
+	certs_free(&pr->tls_trusted);
+	free(pr->protect_with);
+	free(pr->reload_command);
 	free(pr->mac_reference);
 	if (pr->mac_secret.data != NULL)
 		OPENSSL_clear_free(pr->mac_secret.data, pr->mac_secret.len);

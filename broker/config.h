@@ -18,7 +18,12 @@ struct cert_list {
 	size_t n;
 };
 
-enum protection { PROTECTION_SIGNATURE, PROTECTION_MAC, PROTECTION_MAX };
+enum protection {
+	PROTECTION_SIGNATURE,   /* the supplier (manufacturer) certificate */
+	PROTECTION_MAC,         /* PBM with a shared secret */
+	PROTECTION_CERTIFICATE, /* the current certificate of another profile */
+	PROTECTION_MAX
+};
 
 struct id_list {
 	uint32_t *ids;
@@ -35,6 +40,25 @@ struct secret {
 	size_t len;
 };
 
+/*
+ * A certificate from a file whose private key is in the keyworker's store:
+ * cmpd finds the key by the certificate's public key.
+ */
+struct keyed_cert {
+	struct cert_list certs; /* the certificate, then its chain */
+	char key_id[33];
+	Cmpd__KeyType key_type;
+	ProtobufCBinaryData spki;
+};
+
+/* A daily time window, in minutes after midnight; NO_WINDOW if none. */
+struct window {
+	int start;
+	int end;
+};
+
+#define NO_WINDOW (-1)
+
 struct profile {
 	char *name;
 	char *server;
@@ -48,10 +72,8 @@ struct profile {
 	struct cert_list srv_cert;
 	int trust_capubs;
 	enum protection protection;
-	struct cert_list cert; /* supplier certificate, then its chain */
-	char cert_key_id[33];  /* the key id of cert's public key */
-	Cmpd__KeyType cert_key_type;
-	ProtobufCBinaryData cert_spki;
+	struct keyed_cert cert; /* the supplier certificate */
+	char *protect_with;     /* PROTECTION_CERTIFICATE: that profile's */
 	char *mac_reference;
 	struct secret mac_secret;
 	Cmpd__KeyType key_type;
@@ -60,9 +82,26 @@ struct profile {
 	int implicit_confirm;
 	uint32_t validity_days;
 	uint32_t msg_timeout;
+	uint32_t total_timeout; /* seconds a job may take; 0: no limit */
+	Cmpd__CmpOp op;         /* how to enroll: IR, CR or P10CR */
+	int keep_key;           /* renewals certify the same key again */
+	struct cert_list tls_trusted;
+	struct keyed_cert tls_client;
+	/* Renewal: when, and how to retry. */
+	int auto_renew;
+	uint32_t renew_at;     /* percent of the lifetime */
+	uint32_t renew_before; /* seconds before expiry; 0: use renew_at */
+	int64_t renew_jitter;  /* seconds, or -1 for 2% of the lifetime */
+	struct window window;  /* daily, local time */
+	uint32_t retry_min, retry_max; /* seconds */
+	int reenroll_after_expiry;
+	char *reload_command;
+	uint32_t reload_timeout;
 	char *cert_file;
 	char *chain_file;
 	mode_t file_mode;
+	uid_t file_uid; /* (uid_t)-1: cmpd's */
+	gid_t file_gid;
 	struct id_list allowed_users;
 	struct id_list allowed_groups;
 };

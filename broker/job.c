@@ -319,12 +319,12 @@ txn_request_fill(Cmpd__TxnStartReq *t, const struct profile *pr, Cmpd__Job *rec,
 	if (pr->srv_cert.n > 0)
 		t->srv_cert = pr->srv_cert.der[0];
 	if (pr->protection == PROTECTION_SIGNATURE) {
-		prot->id = (char *)pr->cert_key_id;
-		prot->type = pr->cert_key_type;
-		prot->spki = pr->cert_spki;
+		prot->id = (char *)pr->cert.key_id;
+		prot->type = pr->cert.key_type;
+		prot->spki = pr->cert.spki;
 		t->protection_key = prot;
-		t->n_protection_certs = pr->cert.n;
-		t->protection_certs = pr->cert.der;
+		t->n_protection_certs = pr->cert.certs.n;
+		t->protection_certs = pr->cert.certs.der;
 	} else {
 		t->mac_secret.data = pr->mac_secret.data;
 		t->mac_secret.len = pr->mac_secret.len;
@@ -381,7 +381,7 @@ job_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 		job_fail(job, code, NULL,
 		    "keyworker: %s (the key of profile %s's certificate has "
 		    "id %s: import it with 'cmpctl key import')",
-		    text, pr->name, pr->cert_key_id);
+		    text, pr->name, pr->cert.key_id);
 	else
 		job_fail(job, code, NULL, "keyworker: %s", text);
 }
@@ -403,7 +403,7 @@ job_grant(struct job *job)
 	g.op = job->rec->op;
 	g.transaction_id = job->rec->transaction_id;
 	g.protection_key_id = pr->protection == PROTECTION_SIGNATURE
-	    ? (char *)pr->cert_key_id
+	    ? (char *)pr->cert.key_id
 	    : "";
 	g.new_key_id = job->rec->key_id;
 	cmpd_env_init(&env, 0);

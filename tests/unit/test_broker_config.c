@@ -100,8 +100,8 @@ test_defaults_and_profile(void **state)
 	assert_null(config_profile(cfg, "b"));
 	assert_int_equal(p->protection, PROTECTION_SIGNATURE);
 	assert_int_equal(p->key_type, CMPD__KEY_TYPE__KEY_EC_P256);
-	assert_int_equal(p->cert_key_type, CMPD__KEY_TYPE__KEY_EC_P256);
-	assert_int_equal(strlen(p->cert_key_id), 32);
+	assert_int_equal(p->cert.key_type, CMPD__KEY_TYPE__KEY_EC_P256);
+	assert_int_equal(strlen(p->cert.key_id), 32);
 	assert_int_equal(p->sans.n, 2);
 	assert_string_equal(p->sans.v[1], "IP:192.0.2.1");
 	assert_int_equal(p->enroll_trusted.n, 1); /* defaults to trusted */
@@ -134,6 +134,53 @@ test_mac_profile(void **state)
 	config_free(cfg);
 }
 
+/* Renewal, timeouts, CR through another profile's certificate, files. */
+static void
+test_lifecycle_options(void **state)
+{
+	struct config *cfg;
+	const struct profile *p, *dev;
+	char *err;
+
+	(void)state;
+	assert_int_equal(load("[profile dev]\nserver = http://h/\n"
+	                      "cert = %1$s\ntrusted = %1$s\n"
+	                      "renew_before = 7d\nrenew_jitter = 2h\n"
+	                      "renew_window = 02:00-05:30\nretry_min = 30s\n"
+	                      "retry_max = 1h\ntotal_timeout = 15m\n"
+	                      "reload_command = true\nreload_timeout = 5\n"
+	                      "file_owner = 0\nfile_group = 0\n"
+	                      "[profile extra]\nserver = http://h/\n"
+	                      "protection = certificate\nprotect_with = dev\n"
+	                      "op = cr\ntrusted = %1$s\nkeep_key = yes\n"
+	                      "auto_renew = no\n",
+	                     &cfg, &err),
+	    CMPD_OK);
+	dev = config_profile(cfg, "dev");
+	p = config_profile(cfg, "extra");
+	assert_int_equal(dev->renew_before, 7 * 86400);
+	assert_int_equal(dev->renew_jitter, 7200);
+	assert_int_equal(dev->window.start, 120);
+	assert_int_equal(dev->window.end, 330);
+	assert_int_equal(dev->retry_min, 30);
+	assert_int_equal(dev->retry_max, 3600);
+	assert_int_equal(dev->total_timeout, 900);
+	assert_int_equal(dev->reload_timeout, 5);
+	assert_string_equal(dev->reload_command, "true");
+	assert_int_equal(dev->file_uid, 0);
+	assert_int_equal(dev->file_gid, 0);
+	assert_int_equal(dev->renew_at, 66); /* the default */
+	assert_true(dev->auto_renew);
+	assert_int_equal(p->protection, PROTECTION_CERTIFICATE);
+	assert_string_equal(p->protect_with, "dev");
+	assert_int_equal(p->op, CMPD__CMP_OP__CMP_OP_CR);
+	assert_true(p->keep_key);
+	assert_false(p->auto_renew);
+	assert_int_equal(p->window.start, NO_WINDOW);
+	assert_int_equal(p->renew_jitter, -1);
+	config_free(cfg);
+}
+
 static void
 test_errors_name_the_line(void **state)
 {
@@ -145,8 +192,17 @@ test_errors_name_the_line(void **state)
 	    ":3:", "unknown key type 'dsa'");
 	expect_error("[profile a]\ntrusted = /nonexistent.pem\n",
 	    ":2:", "cannot open /nonexistent.pem");
+	expect_error("[profile a]\nprotection = magic\n",
+	    ":2:", "signature, mac or certificate");
 	expect_error(
-	    "[profile a]\nprotection = magic\n", ":2:", "signature or mac");
+	    "[profile a]\nrenew_before = 3 weeks\n", ":2:", "not a duration");
+	expect_error(
+	    "[profile a]\nrenew_at = 100\n", ":2:", "percentage from 1 to 99");
+	expect_error(
+	    "[profile a]\nrenew_window = 25:00-03:00\n", ":2:", "daily window");
+	expect_error("[profile a]\nop = kur\n", ":2:", "ir, cr or p10cr");
+	expect_error("[profile a]\nfile_owner = no-such-user-xyz\n",
+	    ":2:", "unknown user");
 	expect_error(
 	    "[profile a]\nimplicit_confirm = maybe\n", ":2:", "not yes or no");
 	expect_error(
@@ -169,6 +225,18 @@ test_profile_checks(void **state)
 	expect_error("[profile a]\nserver = http://h/\nprotection = mac\n"
 	             "mac_reference = r\nmac_secret = pass:x\n",
 	    ":", "no trust anchor");
+	expect_error("[profile a]\nserver = http://h/\nprotection = "
+	             "certificate\nprotect_with = nobody\ntrusted = %1$s\n",
+	    ":", "protect_with naming another profile");
+	expect_error("[profile a]\nserver = http://h/\ncert = %1$s\n"
+	             "trusted = %1$s\nop = cr\n",
+	    ":", "op = cr needs protection = certificate");
+	expect_error("[profile a]\nserver = https://h/\ncert = %1$s\n"
+	             "trusted = %1$s\n",
+	    ":", "needs tls_trusted");
+	expect_error("[profile a]\nserver = http://h/\ncert = %1$s\n"
+	             "trusted = %1$s\nretry_min = 2h\nretry_max = 1h\n",
+	    ":", "retry_min");
 	expect_error("[profile a]\nserver = http://h/\ncert = %2$s/ed.pem\n"
 	             "trusted = %1$s\n",
 	    ":", "cannot protect CMP messages");
@@ -185,6 +253,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_defaults_and_profile),
 		cmocka_unit_test(test_mac_profile),
+		cmocka_unit_test(test_lifecycle_options),
 		cmocka_unit_test(test_errors_name_the_line),
 		cmocka_unit_test(test_profile_checks),
 	};
