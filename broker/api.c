@@ -164,7 +164,15 @@ api_enroll(struct request *r, const cmpd_env *env, char *err, size_t errlen)
 	}
 	if ((rv = enroll_check(e, err, errlen)) != CMPD_OK)
 		return rv;
+	if (e->op != CMPD__CMP_OP__CMP_OP_UNSPECIFIED &&
+	    e->op != CMPD__CMP_OP__CMP_OP_IR &&
+	    e->op != CMPD__CMP_OP__CMP_OP_CR &&
+	    e->op != CMPD__CMP_OP__CMP_OP_P10CR) {
+		snprintf(err, errlen, "enroll with ir, cr or p10cr");
+		return CMPD_EINVAL;
+	}
 	jr.profile = pr;
+	jr.op = e->op;
 	jr.subject = e->subject;
 	jr.sans = e->sans;
 	jr.n_sans = e->n_sans;
@@ -175,6 +183,122 @@ api_enroll(struct request *r, const cmpd_env *env, char *err, size_t errlen)
 		return rv;
 	api_reply_job(r, job);
 	return CMPD_OK;
+}
+
+/*
+ * A tracked certificate by its id, or the current certificate of a
+ * profile, if the caller may use its profile. *out is the caller's.
+ */
+static cmpd_err
+api_cert_find(struct request *r, const char *ref, Cmpd__CertRecord **out,
+    char *err, size_t errlen)
+{
+	struct broker *b = r->api->b;
+	const struct profile *pr;
+	cmpd_err rv;
+
+	if (cmpd_is_hex_id(ref, CMPD_JOB_ID_LEN) &&
+	    strlen(ref) == CMPD_JOB_ID_LEN)
+		rv = store_cert_get(b->store, ref, out);
+	else if (cmpd_str_ok_name(ref))
+		rv = store_cert_active(b->store, ref, out);
+	else
+		rv = CMPD_EINVAL;
+	if (rv != CMPD_OK) {
+		snprintf(err, errlen,
+		    "no certificate '%s' (give a certificate "
+		    "id or a profile with a current one)",
+		    ref);
+		return rv == CMPD_EINVAL ? rv : CMPD_ENOENT;
+	}
+	pr = config_profile(b->cfg, (*out)->profile);
+	if (pr == NULL || !may_use_profile(r, pr)) {
+		cmpd__cert_record__free_unpacked(*out, NULL);
+		*out = NULL;
+		snprintf(err, errlen, "uid %u may not use certificate '%s'",
+		    r->uid, ref);
+		return CMPD_EPERM;
+	}
+	return CMPD_OK;
+}
+
+static cmpd_err
+api_renew(struct request *r, const cmpd_env *env, char *err, size_t errlen)
+{
+	const Cmpd__RenewReq *q = env->renew_req;
+	Cmpd__CertRecord *cert = NULL;
+	const Cmpd__Job *job = NULL;
+	cmpd_err rv;
+
+	if ((rv = api_cert_find(r, q->cert, &cert, err, errlen)) != CMPD_OK)
+		return rv;
+	if (q->keep_key &&
+	    q->key_type != CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED) {
+		cmpd__cert_record__free_unpacked(cert, NULL);
+		snprintf(err, errlen, "a kept key keeps its type");
+		return CMPD_EINVAL;
+	}
+	rv = job_renew(r->api->b, cert, q->keep_key, q->key_type, r->uid, &job,
+	    err, errlen);
+	if (rv == CMPD_OK)
+		api_reply_job(r, job);
+	return rv;
+}
+
+/* RFC 5280 CRLReason values; 7 is not one. */
+static int
+reason_ok(int32_t reason)
+{
+	return reason == -1 || (reason >= 0 && reason <= 10 && reason != 7);
+}
+
+static cmpd_err
+api_revoke(struct request *r, const cmpd_env *env, char *err, size_t errlen)
+{
+	const Cmpd__RevokeReq *q = env->revoke_req;
+	Cmpd__CertRecord *cert = NULL;
+	const Cmpd__Job *job = NULL;
+	cmpd_err rv;
+
+	if (!reason_ok(q->reason)) {
+		snprintf(err, errlen, "%d is not a CRLReason", q->reason);
+		return CMPD_EINVAL;
+	}
+	if ((rv = api_cert_find(r, q->cert, &cert, err, errlen)) != CMPD_OK)
+		return rv;
+	rv = job_revoke(r->api->b, cert, q->reason, r->uid, &job, err, errlen);
+	if (rv == CMPD_OK)
+		api_reply_job(r, job);
+	return rv;
+}
+
+static cmpd_err
+api_genm(struct request *r, const cmpd_env *env, char *err, size_t errlen)
+{
+	const Cmpd__GenmReq *q = env->genm_req;
+	const struct profile *pr = config_profile(r->api->b->cfg, q->profile);
+	const Cmpd__Job *job = NULL;
+	cmpd_err rv;
+
+	if (pr == NULL) {
+		snprintf(err, errlen, "no profile '%s'", q->profile);
+		return CMPD_ENOENT;
+	}
+	if (!may_use_profile(r, pr)) {
+		snprintf(err, errlen, "uid %u may not use profile '%s'", r->uid,
+		    pr->name);
+		return CMPD_EPERM;
+	}
+	if (q->type == CMPD__GENM_TYPE__GENM_TYPE_UNSPECIFIED) {
+		snprintf(err, errlen,
+		    "which genm: ca-certs, root-update or "
+		    "template");
+		return CMPD_EINVAL;
+	}
+	rv = job_genm(r->api->b, pr, q->type, r->uid, &job, err, errlen);
+	if (rv == CMPD_OK)
+		api_reply_job(r, job);
+	return rv;
 }
 
 static void
@@ -426,6 +550,9 @@ static const struct api_handler api_handlers[] = {
 	{ B(JOB_GET_REQ), api_job_get, 0 },
 	{ B(JOB_LIST_REQ), api_job_list, 0 },
 	{ B(CERT_LIST_REQ), api_cert_list, 0 },
+	{ B(RENEW_REQ), api_renew, 0 },
+	{ B(REVOKE_REQ), api_revoke, 0 },
+	{ B(GENM_REQ), api_genm, 0 },
 	{ B(KEY_LIST_REQ), api_key_forward, API_ADMIN },
 	{ B(KEY_IMPORT_CERT_REQ), api_key_forward, API_ADMIN },
 	{ B(KEY_IMPORT_REQ), api_key_forward, API_ADMIN },

@@ -15,6 +15,7 @@
 
 struct api;
 struct job;
+struct tracker;
 
 struct broker {
 	uint32_t magic;
@@ -25,5 +26,6 @@ struct broker {
 	struct worker networker;
 	struct api *api;
 	struct job *jobs; /* unfinished jobs, newest first */
+	struct tracker *tracker;
 	int stopping;
 };

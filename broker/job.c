@@ -1,20 +1,14 @@
-#include "job.h"
-
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api.h"
-#include "keyid.h"
+#include "job_int.h"
 #include "log.h"
-#include "output.h"
 #include "record.h"
+#include "track.h"
 #include "util.h"
 
-#define TRANSACTION_ID_LEN 16
-
-#define S(x)   CMPD__JOB_STATE__JOB_##x
 #define BIT(x) (1u << S(x))
 
 /* Where each state may go next; everything may fail. */
@@ -36,7 +30,6 @@ static const char *const state_names[] = {
 	[S(FAILED)] = "failed",
 };
 
-static void job_run(struct job *job);
 static void job_txn_cb(void *arg, cmpd_err err, const cmpd_env *rep);
 
 const char *
@@ -47,7 +40,7 @@ job_state_name(Cmpd__JobState s)
 	return state_names[s];
 }
 
-static const struct profile *
+const struct profile *
 job_profile(const struct job *job)
 {
 	return config_profile(job->b->cfg, job->rec->profile);
@@ -57,7 +50,7 @@ job_profile(const struct job *job)
  * Moves job to state and commits the record before anything depends on
  * the new state. A commit that fails leaves the job where it was.
  */
-static cmpd_err
+cmpd_err
 job_transition(struct job *job, Cmpd__JobState to)
 {
 	Cmpd__JobState from = job->rec->state;
@@ -72,7 +65,7 @@ job_transition(struct job *job, Cmpd__JobState to)
 	job->rec->state = to;
 	job->rec->updated = cmpd_time_now();
 	if (to == S(DONE))
-		return CMPD_OK; /* committed with its certificate */
+		return CMPD_OK; /* committed with what the job changed */
 	if ((rv = store_job_put(job->b->store, job->rec)) != CMPD_OK) {
 		job->rec->state = from;
 		return rv;
@@ -88,11 +81,14 @@ job_close_cb(uv_handle_t *h)
 	struct job *job = h->data;
 
 	cmpd__job__free_unpacked(job->rec, NULL);
+	if (job->target != NULL)
+		cmpd__cert_record__free_unpacked(job->target, NULL);
+	if (job->signer != NULL)
+		cmpd__cert_record__free_unpacked(job->signer, NULL);
 	free(job);
 }
 
-/* Unlinks and frees job; its record is in the store. */
-static void
+void
 job_release(struct job *job)
 {
 	struct broker *b = job->b;
@@ -109,6 +105,45 @@ job_release(struct job *job)
 	uv_close((uv_handle_t *)&job->timer, job_close_cb);
 }
 
+struct job *
+job_adopt(struct broker *b, Cmpd__Job *rec)
+{
+	struct job *job = calloc(1, sizeof(*job));
+
+	if (job == NULL)
+		return NULL;
+	job->magic = JOB_MAGIC;
+	job->b = b;
+	job->rec = rec;
+	job->timer.data = job;
+	uv_timer_init(b->loop, &job->timer);
+	job->next = b->jobs;
+	if (b->jobs != NULL)
+		b->jobs->prev = job;
+	b->jobs = job;
+	return job;
+}
+
+struct job *
+job_find(struct broker *b, const char *id)
+{
+	for (struct job *job = b->jobs; job != NULL; job = job->next)
+		if (strcmp(job->rec->id, id) == 0)
+			return job;
+	return NULL;
+}
+
+void
+job_free_all(struct broker *b)
+{
+	while (b->jobs != NULL) {
+		struct job *job = b->jobs;
+
+		uv_timer_stop(&job->timer);
+		job_release(job);
+	}
+}
+
 static void
 log_reply_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 {
@@ -119,13 +154,24 @@ log_reply_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 		log_warn("a cleanup request failed: %s", cmpd_strerror(err));
 }
 
-/* Voids the job's grant and deletes a key made for a job that failed. */
-static void
-job_cleanup(struct job *job, int delete_key)
+void
+job_key_delete(struct broker *b, const char *key_id)
+{
+	Cmpd__KeyDeleteReq del = CMPD__KEY_DELETE_REQ__INIT;
+	cmpd_env env;
+
+	cmpd_env_init(&env, 0);
+	del.id = (char *)key_id;
+	env.body_case = CMPD__ENVELOPE__BODY_KEY_DELETE_REQ;
+	env.key_delete_req = &del;
+	worker_request(&b->keyworker, &env, log_reply_cb, b);
+}
+
+void
+job_cleanup(struct job *job, int failed)
 {
 	struct broker *b = job->b;
 	Cmpd__GrantEndReq end = CMPD__GRANT_END_REQ__INIT;
-	Cmpd__KeyDeleteReq del = CMPD__KEY_DELETE_REQ__INIT;
 	cmpd_env env;
 
 	cmpd_env_init(&env, 0);
@@ -133,17 +179,11 @@ job_cleanup(struct job *job, int delete_key)
 	env.body_case = CMPD__ENVELOPE__BODY_GRANT_END_REQ;
 	env.grant_end_req = &end;
 	worker_request(&b->keyworker, &env, log_reply_cb, b);
-	if (!delete_key || !job->rec->key_generated ||
-	    !cmpd_str_set(job->rec->key_id))
-		return;
-	cmpd_env_init(&env, 0);
-	del.id = job->rec->key_id;
-	env.body_case = CMPD__ENVELOPE__BODY_KEY_DELETE_REQ;
-	env.key_delete_req = &del;
-	worker_request(&b->keyworker, &env, log_reply_cb, b);
+	if (failed && job->rec->key_generated && cmpd_str_set(job->rec->key_id))
+		job_key_delete(b, job->rec->key_id);
 }
 
-__attribute__((format(printf, 4, 5))) static void
+void
 job_fail(struct job *job, cmpd_err err, const Cmpd__PkiStatus *pki,
     const char *fmt, ...)
 {
@@ -161,6 +201,7 @@ job_fail(struct job *job, cmpd_err err, const Cmpd__PkiStatus *pki,
 	    job_transition(job, S(FAILED)) != CMPD_OK)
 		log_err(
 		    "job %s: the failure could not be stored", job->rec->id);
+	job_failed_effects(job);
 	job_cleanup(job, 1);
 	job_release(job);
 }
@@ -179,48 +220,6 @@ reply_text(cmpd_err err, const cmpd_env *rep, cmpd_err *code)
 	}
 	*code = CMPD_EPROTO;
 	return "unexpected reply";
-}
-
-static void
-job_done(struct job *job, const Cmpd__TxnRep *r)
-{
-	Cmpd__Job *rec = job->rec;
-	const struct profile *pr = job_profile(job);
-	Cmpd__CertRecord *cert = NULL;
-	cmpd_err rv;
-
-	if (rec_set_bytes(&rec->cert, r->cert.data, r->cert.len) != CMPD_OK ||
-	    rec_set_bytes_list(
-	        &rec->chain, &rec->n_chain, r->chain, r->n_chain) != CMPD_OK ||
-	    rec_set_str(&rec->cert_path, pr->cert_file) != CMPD_OK ||
-	    rec_set_str(&rec->chain_path, pr->chain_file) != CMPD_OK ||
-	    (rv = rec_cert_new(rec, &cert)) != CMPD_OK) {
-		job_fail(job, CMPD_ENOMEM, NULL, "out of memory");
-		return;
-	}
-	/*
-	 * The files first: a crash after them leaves a RUNNING job whose
-	 * certificate is on disk, never a DONE job without its files.
-	 */
-	if ((rv = output_write(pr, rec)) != CMPD_OK) {
-		cmpd__cert_record__free_unpacked(cert, NULL);
-		job_fail(job, rv, NULL, "cannot write %s: %s", pr->cert_file,
-		    cmpd_strerror(rv));
-		return;
-	}
-	job_transition(job, S(DONE));
-	rv = store_job_finish(job->b->store, rec, cert);
-	cmpd__cert_record__free_unpacked(cert, NULL);
-	if (rv != CMPD_OK) {
-		rec->state = S(RUNNING);
-		job_fail(job, rv, NULL, "cannot store the certificate");
-		return;
-	}
-	log_info(
-	    "job %s: done; certificate written to %s", rec->id, pr->cert_file);
-	api_job_changed(job->b->api, rec);
-	job_cleanup(job, 0);
-	job_release(job);
 }
 
 static void
@@ -245,15 +244,26 @@ job_poll_cb(uv_timer_t *t)
 		job_fail(job, rv, NULL, "cannot reach the networker");
 }
 
+/* The CA said "waiting": poll when it asked, unless that is too late. */
 static void
 job_wait(struct job *job, uint32_t check_after)
 {
-	/* A CA may ask for anything; poll at most hourly, at least 1 s. */
+	const struct profile *pr = job_profile(job);
 	uint32_t secs = check_after < 1 ? 1 : check_after;
+	int64_t next;
 
+	/* A CA may ask for anything; poll at most hourly, at least 1 s. */
 	if (secs > 3600)
 		secs = 3600;
-	job->rec->next_poll = cmpd_time_now() + secs;
+	next = cmpd_time_now() + secs;
+	if (job->rec->deadline > 0 && next > job->rec->deadline) {
+		job_fail(job, CMPD_ETIMEDOUT, NULL,
+		    "the CA had not issued after %us (total_timeout of "
+		    "profile %s); it asked to wait %us more",
+		    pr->total_timeout, pr->name, check_after);
+		return;
+	}
+	job->rec->next_poll = next;
 	if (job_transition(job, S(WAITING)) != CMPD_OK) {
 		job_fail(job, CMPD_EIO, NULL, "cannot store the job");
 		return;
@@ -297,82 +307,18 @@ job_txn_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 	}
 }
 
-/* The request for the networker: the profile's settings and the job's. */
-static void
-txn_request_fill(Cmpd__TxnStartReq *t, const struct profile *pr, Cmpd__Job *rec,
-    Cmpd__KeyInfo *prot, Cmpd__KeyInfo *newkey)
-{
-	t->job_id = rec->id;
-	t->op = rec->op;
-	t->transaction_id = rec->transaction_id;
-	t->server_url = pr->server;
-	t->proxy = pr->proxy != NULL ? pr->proxy : "";
-	t->no_proxy = pr->no_proxy != NULL ? pr->no_proxy : "";
-	t->msg_timeout = pr->msg_timeout;
-	t->n_trusted = pr->trusted.n;
-	t->trusted = pr->trusted.der;
-	t->n_untrusted = pr->untrusted.n;
-	t->untrusted = pr->untrusted.der;
-	t->n_enroll_trusted = pr->enroll_trusted.n;
-	t->enroll_trusted = pr->enroll_trusted.der;
-	t->trust_capubs = pr->trust_capubs;
-	if (pr->srv_cert.n > 0)
-		t->srv_cert = pr->srv_cert.der[0];
-	if (pr->protection == PROTECTION_SIGNATURE) {
-		prot->id = (char *)pr->cert.key_id;
-		prot->type = pr->cert.key_type;
-		prot->spki = pr->cert.spki;
-		t->protection_key = prot;
-		t->n_protection_certs = pr->cert.certs.n;
-		t->protection_certs = pr->cert.certs.der;
-	} else {
-		t->mac_secret.data = pr->mac_secret.data;
-		t->mac_secret.len = pr->mac_secret.len;
-		t->mac_reference = pr->mac_reference;
-	}
-	newkey->id = rec->key_id;
-	newkey->type = rec->key_type;
-	newkey->spki = rec->key_spki;
-	t->new_key = newkey;
-	t->subject = rec->subject;
-	t->n_sans = rec->n_sans;
-	t->sans = rec->sans;
-	t->recipient = pr->recipient != NULL ? pr->recipient : "";
-	t->expected_sender =
-	    pr->expected_sender != NULL ? pr->expected_sender : "";
-	t->implicit_confirm = pr->implicit_confirm;
-	t->validity_days = pr->validity_days;
-}
-
-static void
-job_txn_start(struct job *job)
-{
-	Cmpd__TxnStartReq t = CMPD__TXN_START_REQ__INIT;
-	Cmpd__KeyInfo prot = CMPD__KEY_INFO__INIT;
-	Cmpd__KeyInfo newkey = CMPD__KEY_INFO__INIT;
-	cmpd_env env;
-	cmpd_err rv;
-
-	txn_request_fill(&t, job_profile(job), job->rec, &prot, &newkey);
-	cmpd_env_init(&env, 0);
-	env.body_case = CMPD__ENVELOPE__BODY_TXN_START_REQ;
-	env.txn_start_req = &t;
-	rv = worker_request(&job->b->networker, &env, job_txn_cb, job);
-	if (rv != CMPD_OK)
-		job_fail(job, rv, NULL, "cannot reach the networker");
-}
-
 static void
 job_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 {
 	struct job *job = arg;
 	const struct profile *pr;
-	cmpd_err code;
+	cmpd_err code, rv;
 	const char *text;
 
 	CMPD_MAGIC_CHECK(job, JOB_MAGIC);
 	if (err == CMPD_OK && rep->body_case == CMPD__ENVELOPE__BODY_OK) {
-		job_txn_start(job);
+		if ((rv = job_send_txn(job, job_txn_cb)) != CMPD_OK)
+			job_fail(job, rv, NULL, "cannot reach the networker");
 		return;
 	}
 	text = reply_text(err, rep, &code);
@@ -386,31 +332,16 @@ job_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 		job_fail(job, code, NULL, "keyworker: %s", text);
 }
 
-/* Lets the networker sign this job's transaction with its keys. */
 static void
 job_grant(struct job *job)
 {
-	Cmpd__GrantReq g = CMPD__GRANT_REQ__INIT;
-	const struct profile *pr = job_profile(job);
-	cmpd_env env;
 	cmpd_err rv;
 
 	if (job_transition(job, S(RUNNING)) != CMPD_OK) {
 		job_fail(job, CMPD_EIO, NULL, "cannot store the job");
 		return;
 	}
-	g.job_id = job->rec->id;
-	g.op = job->rec->op;
-	g.transaction_id = job->rec->transaction_id;
-	g.protection_key_id = pr->protection == PROTECTION_SIGNATURE
-	    ? (char *)pr->cert.key_id
-	    : "";
-	g.new_key_id = job->rec->key_id;
-	cmpd_env_init(&env, 0);
-	env.body_case = CMPD__ENVELOPE__BODY_GRANT_REQ;
-	env.grant_req = &g;
-	rv = worker_request(&job->b->keyworker, &env, job_grant_cb, job);
-	if (rv != CMPD_OK)
+	if ((rv = job_send_grant(job, job_grant_cb)) != CMPD_OK)
 		job_fail(job, rv, NULL, "cannot reach the keyworker");
 }
 
@@ -478,7 +409,17 @@ job_keyinfo_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 	job_grant(job);
 }
 
-static void
+static int
+op_has_new_key(Cmpd__CmpOp op)
+{
+	return op == OP(IR) || op == OP(CR) || op == OP(P10CR) || op == OP(KUR);
+}
+
+/*
+ * The first step: a new key, or the public half of an existing one, then
+ * the grant. RR and genm certify no key.
+ */
+void
 job_run(struct job *job)
 {
 	Cmpd__KeyGenerateReq gen = CMPD__KEY_GENERATE_REQ__INIT;
@@ -487,6 +428,10 @@ job_run(struct job *job)
 	cmpd_env env;
 	cmpd_err rv;
 
+	if (!op_has_new_key(job->rec->op) || job->rec->key_spki.len > 0) {
+		job_grant(job);
+		return;
+	}
 	cmpd_env_init(&env, 0);
 	if (cmpd_str_set(job->rec->key_id)) {
 		find.id = job->rec->key_id;
@@ -506,158 +451,4 @@ job_run(struct job *job)
 	rv = worker_request(&job->b->keyworker, &env, cb, job);
 	if (rv != CMPD_OK)
 		job_fail(job, rv, NULL, "cannot reach the keyworker");
-}
-
-static struct job *
-job_adopt(struct broker *b, Cmpd__Job *rec)
-{
-	struct job *job = calloc(1, sizeof(*job));
-
-	if (job == NULL)
-		return NULL;
-	job->magic = JOB_MAGIC;
-	job->b = b;
-	job->rec = rec;
-	job->timer.data = job;
-	uv_timer_init(b->loop, &job->timer);
-	job->next = b->jobs;
-	if (b->jobs != NULL)
-		b->jobs->prev = job;
-	b->jobs = job;
-	return job;
-}
-
-static cmpd_err
-job_record_fill(Cmpd__Job *rec, const struct job_request *req)
-{
-	const struct profile *pr = req->profile;
-	uint8_t tid[TRANSACTION_ID_LEN];
-	char id[CMPD_JOB_ID_LEN + 1];
-	const char *subject =
-	    cmpd_str_set(req->subject) ? req->subject : pr->subject;
-	cmpd_err rv;
-
-	if ((rv = cmpd_job_id_new(id)) != CMPD_OK ||
-	    (rv = cmpd_random(tid, sizeof(tid))) != CMPD_OK)
-		return rv;
-	rec->op = CMPD__CMP_OP__CMP_OP_IR;
-	rec->state = S(QUEUED);
-	rec->created = rec->updated = cmpd_time_now();
-	rec->owner_uid = req->owner_uid;
-	rec->key_type = req->key_type ? req->key_type : pr->key_type;
-	if (rec_set_str(&rec->id, id) != CMPD_OK ||
-	    rec_set_str(&rec->profile, pr->name) != CMPD_OK ||
-	    rec_set_str(&rec->subject, subject) != CMPD_OK ||
-	    rec_set_str(&rec->key_id, req->key_id) != CMPD_OK ||
-	    rec_set_bytes(&rec->transaction_id, tid, sizeof(tid)) != CMPD_OK)
-		return CMPD_ENOMEM;
-	if (req->n_sans > 0)
-		return rec_set_str_list(
-		    &rec->sans, &rec->n_sans, req->sans, req->n_sans);
-	return rec_set_str_list(
-	    &rec->sans, &rec->n_sans, pr->sans.v, pr->sans.n);
-}
-
-cmpd_err
-job_enroll(struct broker *b, const struct job_request *req,
-    const Cmpd__Job **out, char *err, size_t errlen)
-{
-	Cmpd__Job *rec = rec_job_new();
-	struct job *job;
-	cmpd_err rv = CMPD_ENOMEM;
-
-	if (rec == NULL || (rv = job_record_fill(rec, req)) != CMPD_OK)
-		goto fail;
-	if (!cmpd_str_set(rec->subject)) {
-		snprintf(err, errlen, "profile %s has no subject: give one",
-		    req->profile->name);
-		rv = CMPD_EINVAL;
-		goto fail;
-	}
-	if ((rv = store_job_put(b->store, rec)) != CMPD_OK) {
-		snprintf(err, errlen, "cannot store the job");
-		goto fail;
-	}
-	if ((job = job_adopt(b, rec)) == NULL)
-		goto fail;
-	log_info("job %s: enroll with profile %s for uid %u, subject %s",
-	    rec->id, rec->profile, rec->owner_uid, rec->subject);
-	*out = rec;
-	job_run(job);
-	return CMPD_OK;
-fail:
-	if (rec != NULL)
-		cmpd__job__free_unpacked(rec, NULL);
-	if (err[0] == '\0')
-		snprintf(err, errlen, "%s", cmpd_strerror(rv));
-	return rv;
-}
-
-struct job *
-job_find(struct broker *b, const char *id)
-{
-	for (struct job *job = b->jobs; job != NULL; job = job->next)
-		if (strcmp(job->rec->id, id) == 0)
-			return job;
-	return NULL;
-}
-
-/*
- * A job that was queued or generating its key starts again. A transaction
- * that was under way cannot be resumed yet: its job fails with a reason,
- * and its grant and new key are cleaned up.
- */
-static int
-job_resume_cb(void *arg, Cmpd__Job *rec)
-{
-	struct broker *b = arg;
-	struct job *job;
-
-	if (config_profile(b->cfg, rec->profile) == NULL) {
-		log_warn("job %s: profile %s is gone", rec->id, rec->profile);
-		rec->state = S(FAILED);
-		rec_set_str(&rec->error_text, "the profile was removed");
-		store_job_put(b->store, rec);
-		cmpd__job__free_unpacked(rec, NULL);
-		return 0;
-	}
-	if ((job = job_adopt(b, rec)) == NULL) {
-		cmpd__job__free_unpacked(rec, NULL);
-		return 1;
-	}
-	switch (rec->state) {
-	case S(QUEUED):
-	case S(KEYGEN):
-		log_info("job %s: resuming", rec->id);
-		rec->state = S(QUEUED);
-		job_run(job);
-		break;
-	case S(RUNNING):
-	case S(WAITING):
-		job_fail(job, CMPD_ECANCELED, NULL,
-		    "interrupted by a restart of cmpd while talking to the CA; "
-		    "enroll again");
-		break;
-	default:
-		log_err("job %s: unexpected state %d", rec->id, rec->state);
-		abort();
-	}
-	return 0;
-}
-
-cmpd_err
-job_resume_all(struct broker *b)
-{
-	return store_job_each(b->store, 1, job_resume_cb, b);
-}
-
-void
-job_free_all(struct broker *b)
-{
-	while (b->jobs != NULL) {
-		struct job *job = b->jobs;
-
-		uv_timer_stop(&job->timer);
-		job_release(job);
-	}
 }

@@ -13,12 +13,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "anchor.h"
 #include "api.h"
 #include "broker.h"
 #include "cmpd_build.h"
 #include "fileio.h"
 #include "job.h"
 #include "log.h"
+#include "track.h"
 #include "util.h"
 
 #define SHUTDOWN_GRACE_MS 5000u
@@ -267,6 +269,7 @@ signal_cb(uv_signal_t *h, int signum)
 	log_notice("%s: stopping", strsignal(signum));
 	b->stopping = 1;
 	api_stop(b->api);
+	track_stop(b);
 	job_free_all(b);
 	worker_stop(&b->keyworker);
 	worker_stop(&b->networker);
@@ -355,7 +358,8 @@ main(int argc, char **argv)
 
 	/* Acquire: directories, the store, the loop, the sockets. */
 	b->loop = uv_default_loop();
-	if (dirs_init(b->cfg) != CMPD_OK || store_init(b) != CMPD_OK)
+	if (dirs_init(b->cfg) != CMPD_OK || store_init(b) != CMPD_OK ||
+	    anchor_load(b) != CMPD_OK)
 		goto out;
 	signals_init(b);
 	if (workers_init(b, cmpd_log_level_name(opt.log_level)) != CMPD_OK ||
@@ -365,7 +369,7 @@ main(int argc, char **argv)
 	/* Serve: start the workers, take up unfinished jobs, run. */
 	worker_start(&b->keyworker);
 	worker_start(&b->networker);
-	if (job_resume_all(b) != CMPD_OK)
+	if (track_start(b) != CMPD_OK || job_resume_all(b) != CMPD_OK)
 		goto out;
 	log_notice("cmpd %s serving %zu profile%s on %s", CMPD_VERSION,
 	    b->cfg->n_profiles, b->cfg->n_profiles == 1 ? "" : "s",

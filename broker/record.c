@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "util.h"
 #include "x509text.h"
 
 static int
@@ -124,20 +125,44 @@ rec_job_new(void)
 	return job;
 }
 
+Cmpd__CertRecord *
+rec_cert_new(void)
+{
+	Cmpd__CertRecord *c = malloc(sizeof(*c));
+
+	if (c != NULL)
+		cmpd__cert_record__init(c);
+	return c;
+}
+
+/* Replaces a string field with a new malloc'd one, or fails. */
+static cmpd_err
+take_str(char **field, char *value)
+{
+	if (value == NULL)
+		return CMPD_ENOMEM;
+	if (*field != NULL && *field != protobuf_c_empty_string)
+		free(*field);
+	*field = value;
+	return CMPD_OK;
+}
+
 static cmpd_err
 cert_fill(Cmpd__CertRecord *c, const Cmpd__Job *job, X509 *x)
 {
-	if ((c->subject = cmpd_x509_name_text(X509_get_subject_name(x))) ==
-	        NULL ||
-	    (c->issuer = cmpd_x509_name_text(X509_get_issuer_name(x))) ==
-	        NULL ||
-	    (c->serial = cmpd_x509_serial_text(X509_get0_serialNumber(x))) ==
-	        NULL)
+	if (take_str(&c->subject,
+	        cmpd_x509_name_text(X509_get_subject_name(x))) != CMPD_OK ||
+	    take_str(&c->issuer,
+	        cmpd_x509_name_text(X509_get_issuer_name(x))) != CMPD_OK ||
+	    take_str(&c->serial,
+	        cmpd_x509_serial_text(X509_get0_serialNumber(x))) != CMPD_OK)
 		return CMPD_ENOMEM;
 	c->not_before = cmpd_asn1_time_unix(X509_get0_notBefore(x));
 	c->not_after = cmpd_asn1_time_unix(X509_get0_notAfter(x));
-	if (rec_set_str(&c->profile, job->profile) != CMPD_OK ||
-	    rec_set_str(&c->job_id, job->id) != CMPD_OK ||
+	/* job_id names the job that first enrolled the certificate. */
+	if ((!cmpd_str_set(c->job_id) &&
+	        rec_set_str(&c->job_id, job->id) != CMPD_OK) ||
+	    rec_set_str(&c->profile, job->profile) != CMPD_OK ||
 	    rec_set_str(&c->key_id, job->key_id) != CMPD_OK ||
 	    rec_set_str(&c->cert_path, job->cert_path) != CMPD_OK ||
 	    rec_set_bytes(&c->cert, job->cert.data, job->cert.len) != CMPD_OK)
@@ -146,29 +171,38 @@ cert_fill(Cmpd__CertRecord *c, const Cmpd__Job *job, X509 *x)
 }
 
 cmpd_err
-rec_cert_new(const Cmpd__Job *job, Cmpd__CertRecord **out)
+rec_cert_fill(Cmpd__CertRecord *c, const Cmpd__Job *job)
 {
 	const unsigned char *p = job->cert.data;
 	X509 *x = d2i_X509(NULL, &p, (long)job->cert.len);
-	Cmpd__CertRecord *c = malloc(sizeof(*c));
-	cmpd_err rv = CMPD_ENOMEM;
+	cmpd_err rv;
 
-	if (c != NULL) {
-		cmpd__cert_record__init(c);
-		c->subject = c->issuer = c->serial = NULL;
-	}
 	if (x == NULL) {
 		log_err("job %s: unreadable certificate", job->id);
-		rv = CMPD_EBADCERT;
-	} else if (c != NULL) {
-		rv = cert_fill(c, job, x);
+		return CMPD_EBADCERT;
 	}
-	if (rv == CMPD_OK) {
-		*out = c;
-		c = NULL;
-	} else if (c != NULL) {
-		cmpd__cert_record__free_unpacked(c, NULL);
-	}
+	rv = cert_fill(c, job, x);
 	X509_free(x);
 	return rv;
+}
+
+/* A deep copy through the wire format, as for rec_set_pki. */
+cmpd_err
+rec_set_genm(Cmpd__GenmResult **field, const Cmpd__GenmResult *src)
+{
+	size_t len = cmpd__genm_result__get_packed_size(src);
+	uint8_t *buf = malloc(len ? len : 1);
+	Cmpd__GenmResult *copy;
+
+	if (buf == NULL)
+		return CMPD_ENOMEM;
+	cmpd__genm_result__pack(src, buf);
+	copy = cmpd__genm_result__unpack(NULL, len, buf);
+	free(buf);
+	if (copy == NULL)
+		return CMPD_ENOMEM;
+	if (*field != NULL)
+		cmpd__genm_result__free_unpacked(*field, NULL);
+	*field = copy;
+	return CMPD_OK;
 }

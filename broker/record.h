@@ -23,5 +23,14 @@ cmpd_err rec_set_pki(Cmpd__PkiStatus **field, const Cmpd__PkiStatus *src);
 /* A new, empty job record; free with cmpd__job__free_unpacked(r, NULL). */
 Cmpd__Job *rec_job_new(void);
 
-/* The certificate record of a finished job (subject, issuer, validity). */
-cmpd_err rec_cert_new(const Cmpd__Job *job, Cmpd__CertRecord **out);
+cmpd_err rec_set_genm(Cmpd__GenmResult **field, const Cmpd__GenmResult *src);
+
+/* A new, empty certificate record; free with
+ * cmpd__cert_record__free_unpacked(r, NULL). */
+Cmpd__CertRecord *rec_cert_new(void);
+
+/*
+ * Fills c from the certificate of a finished job: subject, issuer, serial,
+ * validity, profile, key, file and the certificate itself.
+ */
+cmpd_err rec_cert_fill(Cmpd__CertRecord *c, const Cmpd__Job *job);

@@ -1,17 +1,24 @@
 #include "store.h"
 
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 
+#include "ipc.h"
 #include "log.h"
+#include "record.h"
 
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *job_put;
 	sqlite3_stmt *job_get;
 	sqlite3_stmt *cert_put;
+	sqlite3_stmt *cert_get;
+	sqlite3_stmt *cert_active;
 };
+
+#define STORE_VERSION 2
 
 static const char schema[] =
     "PRAGMA locking_mode=EXCLUSIVE;"
@@ -21,16 +28,62 @@ static const char schema[] =
     " id TEXT PRIMARY KEY, profile TEXT NOT NULL, state INTEGER NOT NULL,"
     " created INTEGER NOT NULL, record BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);"
-    "CREATE TABLE IF NOT EXISTS certs("
-    " job_id TEXT PRIMARY KEY, profile TEXT NOT NULL,"
-    " not_after INTEGER NOT NULL, record BLOB NOT NULL);"
-    "PRAGMA user_version=1;";
+    "CREATE TABLE IF NOT EXISTS tracked("
+    " id TEXT PRIMARY KEY, profile TEXT NOT NULL, state INTEGER NOT NULL,"
+    " record BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS tracked_profile ON tracked(profile, state);";
+
+/*
+ * Version 1 kept one row per enrolled certificate in "certs"; they become
+ * tracked certificates named by the job that enrolled them (the records'
+ * id and state are filled in when read: see cert_unpack).
+ */
+static const char migrate_v1[] =
+    "INSERT OR IGNORE INTO tracked(id, profile, state, record)"
+    " SELECT job_id, profile, 1, record FROM certs;"
+    "DROP TABLE certs;";
 
 static cmpd_err
 store_fail(struct store *st, const char *what)
 {
 	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
 	return CMPD_EIO;
+}
+
+static int
+user_version(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static cmpd_err
+store_migrate(struct store *st)
+{
+	char sql[64];
+	int v = user_version(st);
+
+	if (v == STORE_VERSION)
+		return CMPD_OK;
+	if (v > STORE_VERSION) {
+		log_err("store: version %d is newer than this cmpd (%d)", v,
+		    STORE_VERSION);
+		return CMPD_EIO;
+	}
+	if (v == 1 &&
+	    sqlite3_exec(st->db, migrate_v1, NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail(st, "upgrading from version 1");
+	snprintf(sql, sizeof(sql), "PRAGMA user_version=%d", STORE_VERSION);
+	if (sqlite3_exec(st->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		return store_fail(st, "upgrading");
+	return CMPD_OK;
 }
 
 static cmpd_err
@@ -53,6 +106,35 @@ store_check(struct store *st)
 out:
 	sqlite3_finalize(s);
 	return rv;
+}
+
+static cmpd_err
+store_prepare(struct store *st)
+{
+	const struct {
+		sqlite3_stmt **stmt;
+		const char *sql;
+	} stmts[] = {
+		{ &st->job_put,
+		    "INSERT OR REPLACE INTO jobs(id, profile, state, created, "
+		    "record) VALUES (?, ?, ?, ?, ?)" },
+		{ &st->job_get, "SELECT record FROM jobs WHERE id = ?" },
+		{ &st->cert_put,
+		    "INSERT OR REPLACE INTO tracked(id, profile, state, "
+		    "record) "
+		    "VALUES (?, ?, ?, ?)" },
+		{ &st->cert_get, "SELECT record FROM tracked WHERE id = ?" },
+		{ &st->cert_active,
+		    "SELECT record FROM tracked WHERE profile = ? AND state = "
+		    "? "
+		    "ORDER BY rowid DESC LIMIT 1" },
+	};
+
+	for (size_t i = 0; i < sizeof(stmts) / sizeof(stmts[0]); i++)
+		if (sqlite3_prepare_v2(st->db, stmts[i].sql, -1, stmts[i].stmt,
+		        NULL) != SQLITE_OK)
+			return store_fail(st, "prepare");
+	return CMPD_OK;
 }
 
 cmpd_err
@@ -79,21 +161,10 @@ store_open(const char *path, struct store **out)
 		store_fail(st, path);
 		goto fail;
 	}
-	if (store_check(st) != CMPD_OK)
+	if (store_check(st) != CMPD_OK || store_migrate(st) != CMPD_OK)
 		goto fail;
-	if (sqlite3_prepare_v2(st->db,
-	        "INSERT OR REPLACE INTO jobs(id, profile, state, created, "
-	        "record) VALUES (?, ?, ?, ?, ?)",
-	        -1, &st->job_put, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(st->db, "SELECT record FROM jobs WHERE id = ?",
-	        -1, &st->job_get, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(st->db,
-	        "INSERT OR REPLACE INTO certs(job_id, profile, not_after, "
-	        "record) VALUES (?, ?, ?, ?)",
-	        -1, &st->cert_put, NULL) != SQLITE_OK) {
-		store_fail(st, "prepare");
+	if (store_prepare(st) != CMPD_OK)
 		goto fail;
-	}
 	*out = st;
 	return CMPD_OK;
 fail:
@@ -109,6 +180,8 @@ store_close(struct store *st)
 	sqlite3_finalize(st->job_put);
 	sqlite3_finalize(st->job_get);
 	sqlite3_finalize(st->cert_put);
+	sqlite3_finalize(st->cert_get);
+	sqlite3_finalize(st->cert_active);
 	sqlite3_close(st->db);
 	free(st);
 }
@@ -169,20 +242,22 @@ cert_bind(struct store *st, const Cmpd__CertRecord *cert)
 }
 
 cmpd_err
-store_job_finish(
-    struct store *st, const Cmpd__Job *job, const Cmpd__CertRecord *cert)
+store_job_finish(struct store *st, const Cmpd__Job *job,
+    const Cmpd__CertRecord *const *certs, size_t n)
 {
 	int ok;
 
 	if (sqlite3_exec(st->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
 		return store_fail(st, "begin");
-	ok = job_bind(st, job) && (cert == NULL || cert_bind(st, cert));
+	ok = job == NULL || job_bind(st, job);
+	for (size_t i = 0; ok && i < n; i++)
+		ok = cert_bind(st, certs[i]);
 	sqlite3_reset(st->job_put);
 	sqlite3_clear_bindings(st->job_put);
 	sqlite3_reset(st->cert_put);
 	sqlite3_clear_bindings(st->cert_put);
 	if (!ok) {
-		store_fail(st, "saving a finished job");
+		store_fail(st, "saving a job and its certificates");
 		sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 		return CMPD_EIO;
 	}
@@ -262,6 +337,70 @@ store_job_each(struct store *st, int active, store_job_cb cb, void *arg)
 	return rv;
 }
 
+/* A record of version 1 has no id and state: it is its job's, active. */
+static Cmpd__CertRecord *
+cert_unpack(sqlite3_stmt *s, int col)
+{
+	Cmpd__CertRecord *c = cmpd__cert_record__unpack(NULL,
+	    (size_t)sqlite3_column_bytes(s, col), sqlite3_column_blob(s, col));
+
+	if (c != NULL && !cmpd_str_set(c->id)) {
+		if (rec_set_str(&c->id, c->job_id) != CMPD_OK) {
+			cmpd__cert_record__free_unpacked(c, NULL);
+			return NULL;
+		}
+		c->state = CMPD__CERT_STATE__CERT_ACTIVE;
+	}
+	return c;
+}
+
+cmpd_err
+store_cert_put(struct store *st, const Cmpd__CertRecord *cert)
+{
+	return store_job_finish(st, NULL, &cert, 1);
+}
+
+static cmpd_err
+cert_query(struct store *st, sqlite3_stmt *s, Cmpd__CertRecord **out)
+{
+	cmpd_err rv = CMPD_ENOENT;
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW) {
+		*out = cert_unpack(s, 0);
+		rv = *out != NULL ? CMPD_OK : CMPD_EIO;
+		if (rv != CMPD_OK)
+			log_err("store: unreadable certificate record");
+	} else if (rc != SQLITE_DONE) {
+		rv = store_fail(st, "reading a certificate");
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rv;
+}
+
+cmpd_err
+store_cert_get(struct store *st, const char *id, Cmpd__CertRecord **out)
+{
+	sqlite3_reset(st->cert_get);
+	if (sqlite3_bind_text(st->cert_get, 1, id, -1, SQLITE_STATIC) !=
+	    SQLITE_OK)
+		return store_fail(st, "bind");
+	return cert_query(st, st->cert_get, out);
+}
+
+cmpd_err
+store_cert_active(struct store *st, const char *profile, Cmpd__CertRecord **out)
+{
+	sqlite3_stmt *s = st->cert_active;
+
+	sqlite3_reset(s);
+	if (sqlite3_bind_text(s, 1, profile, -1, SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 2, CMPD__CERT_STATE__CERT_ACTIVE) != SQLITE_OK)
+		return store_fail(st, "bind");
+	return cert_query(st, s, out);
+}
+
 cmpd_err
 store_cert_each(struct store *st, store_cert_cb cb, void *arg)
 {
@@ -270,17 +409,15 @@ store_cert_each(struct store *st, store_cert_cb cb, void *arg)
 	int rc;
 
 	if (sqlite3_prepare_v2(st->db,
-	        "SELECT job_id, record FROM certs ORDER BY rowid", -1, &s,
+	        "SELECT id, record FROM tracked ORDER BY rowid", -1, &s,
 	        NULL) != SQLITE_OK)
 		return store_fail(st, "listing certificates");
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		Cmpd__CertRecord *c = cmpd__cert_record__unpack(NULL,
-		    (size_t)sqlite3_column_bytes(s, 1),
-		    sqlite3_column_blob(s, 1));
+		Cmpd__CertRecord *c = cert_unpack(s, 1);
 
 		if (c == NULL) {
-			log_err("store: certificate of job %s: unreadable "
-			        "record, skipped",
+			log_err("store: certificate %s: unreadable record, "
+			        "skipped",
 			    sqlite3_column_text(s, 0));
 			continue;
 		}

@@ -23,9 +23,12 @@ void store_close(struct store *st);
 /* Inserts or replaces job, committed before it returns. */
 cmpd_err store_job_put(struct store *st, const Cmpd__Job *job);
 
-/* Stores a finished job and its certificate in one transaction. */
-cmpd_err store_job_finish(
-    struct store *st, const Cmpd__Job *job, const Cmpd__CertRecord *cert);
+/*
+ * Stores a job (or none) and n certificate records in one transaction: a
+ * finished job with the certificates it made or changed.
+ */
+cmpd_err store_job_finish(struct store *st, const Cmpd__Job *job,
+    const Cmpd__CertRecord *const *certs, size_t n);
 
 /* The job with id; CMPD_ENOENT if none. Free with cmpd__job__free_unpacked. */
 cmpd_err store_job_get(struct store *st, const char *id, Cmpd__Job **out);
@@ -37,6 +40,17 @@ cmpd_err store_job_get(struct store *st, const char *id, Cmpd__Job **out);
 typedef int (*store_job_cb)(void *arg, Cmpd__Job *job);
 cmpd_err store_job_each(
     struct store *st, int active, store_job_cb cb, void *arg);
+
+/* Inserts or replaces a tracked certificate (by its id). */
+cmpd_err store_cert_put(struct store *st, const Cmpd__CertRecord *cert);
+
+/* The tracked certificate id; CMPD_ENOENT if none. */
+cmpd_err store_cert_get(
+    struct store *st, const char *id, Cmpd__CertRecord **out);
+
+/* The active tracked certificate of profile; CMPD_ENOENT if none. */
+cmpd_err store_cert_active(
+    struct store *st, const char *profile, Cmpd__CertRecord **out);
 
 /* Calls cb for each certificate record, oldest first; cb owns it. */
 typedef int (*store_cert_cb)(void *arg, Cmpd__CertRecord *cert);

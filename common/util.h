@@ -37,3 +37,10 @@ int cmpd_strlcpy(char *dst, const char *src, size_t n);
 
 /* A name for a profile or file: 1-64 of [A-Za-z0-9._-], not starting '.'. */
 int cmpd_str_ok_name(const char *s);
+
+/* A string (or protobuf string field) is "set" when it is not empty. */
+static inline int
+cmpd_str_set(const char *s)
+{
+	return s != NULL && s[0] != '\0';
+}

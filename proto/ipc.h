@@ -13,6 +13,7 @@
 
 #include "cmpd.pb-c.h"
 #include "err.h"
+#include "util.h"
 
 #define CMPD_PROTO_VERSION 1
 
@@ -79,10 +80,3 @@ int cmpd_ipc_peer_cred(nng_pipe p, uint32_t *uid, uint32_t *gid);
 
 /* Maps nng's error numbers to cmpd_err. */
 cmpd_err cmpd_err_from_nng(int nng_rv);
-
-/* A string field is "set" when it is not empty. */
-static inline int
-cmpd_str_set(const char *s)
-{
-	return s != NULL && s[0] != '\0';
-}

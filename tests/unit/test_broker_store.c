@@ -129,7 +129,9 @@ test_finish_stores_job_and_cert(void **state)
 	c.serial = "0a0b";
 	c.not_after = 12345;
 	assert_int_equal(store_open(path, &st), CMPD_OK);
-	assert_int_equal(store_job_finish(st, j, &c), CMPD_OK);
+	const Cmpd__CertRecord *cp = &c;
+
+	assert_int_equal(store_job_finish(st, j, &cp, 1), CMPD_OK);
 	assert_int_equal(store_cert_each(st, cert_cb, serial), CMPD_OK);
 	assert_string_equal(serial, "0a0b");
 	store_close(st);
