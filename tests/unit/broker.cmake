@@ -2,3 +2,5 @@ cmpd_add_test(test_broker_config SOURCES test_broker_config.c
 	LIBS cmpd-broker-lib)
 cmpd_add_test(test_broker_store SOURCES test_broker_store.c
 	LIBS cmpd-broker-lib)
+cmpd_add_test(test_broker_track SOURCES test_broker_track.c
+	LIBS cmpd-broker-lib)
