@@ -1,9 +1,11 @@
 /*
- * The certificates cmpd enrolled (CertListReq) and their accessors.
+ * The certificates cmpd enrolled and tracks (CertListReq) and their
+ * accessors.
  */
 #include <stdlib.h>
 
 #include "client_int.h"
+#include "keyid.h"
 
 static cmpd_result
 cert_array_fill(cmpd_client *c, cmpd_cert_array *arr)
@@ -22,7 +24,10 @@ cert_array_fill(cmpd_client *c, cmpd_cert_array *arr)
 		arr->certs[i].pb = pb;
 		arr->certs[i].pem =
 		    pem_encode("CERTIFICATE", pb->cert.data, pb->cert.len);
-		if (arr->certs[i].pem == NULL)
+		arr->certs[i].chain_pem =
+		    pem_encode_all(pb->chain, pb->n_chain);
+		if (arr->certs[i].pem == NULL ||
+		    arr->certs[i].chain_pem == NULL)
 			return client_fail(
 			    c, CMPD_RESULT_NOMEM, "out of memory");
 	}
@@ -81,8 +86,11 @@ cmpd_cert_array_free(cmpd_cert_array *certs)
 {
 	if (certs == NULL)
 		return;
-	for (size_t i = 0; i < certs->count; i++)
+	/* count stops at a record that failed: it may hold a PEM too. */
+	for (size_t i = 0; i <= certs->count && certs->certs != NULL; i++) {
 		free(certs->certs[i].pem);
+		free(certs->certs[i].chain_pem);
+	}
 	free(certs->certs);
 	cmpd_ipc_free(certs->env);
 	free(certs);
@@ -153,4 +161,77 @@ const char *
 cmpd_cert_pem(const cmpd_cert *cert)
 {
 	return cert->pem;
+}
+
+const char *
+cmpd_cert_id(const cmpd_cert *cert)
+{
+	return cert->pb->id;
+}
+
+cmpd_cert_state
+cmpd_cert_state_get(const cmpd_cert *cert)
+{
+	unsigned s = (unsigned)cert->pb->state;
+
+	return s < CMPD_CERT_STATE_MAX ? (cmpd_cert_state)s
+	                               : CMPD_CERT_STATE_UNKNOWN;
+}
+
+const char *
+cmpd_cert_key_type(const cmpd_cert *cert)
+{
+	return cmpd_key_type_name(cert->pb->key_type);
+}
+
+int64_t
+cmpd_cert_next_renewal(const cmpd_cert *cert)
+{
+	return cert->pb->next_renewal;
+}
+
+int64_t
+cmpd_cert_renewed(const cmpd_cert *cert)
+{
+	return cert->pb->renewed;
+}
+
+uint32_t
+cmpd_cert_failures(const cmpd_cert *cert)
+{
+	return cert->pb->failures;
+}
+
+const char *
+cmpd_cert_last_error(const cmpd_cert *cert)
+{
+	return cert->pb->last_error;
+}
+
+const char *
+cmpd_cert_renewing_job(const cmpd_cert *cert)
+{
+	return cert->pb->renewing_job;
+}
+
+const char *
+cmpd_cert_chain_pem(const cmpd_cert *cert)
+{
+	return cert->chain_pem;
+}
+
+const char *
+cmpd_cert_chain_path(const cmpd_cert *cert)
+{
+	return cert->pb->chain_path;
+}
+
+/* Only a revoked certificate has a reason: 0 is proto3's default. */
+int
+cmpd_cert_revocation_reason(const cmpd_cert *cert)
+{
+	if (cert->pb->state != CMPD__CERT_STATE__CERT_REVOKED ||
+	    cmpd_crl_reason_name(cert->pb->revocation_reason) == NULL)
+		return -1;
+	return cert->pb->revocation_reason;
 }

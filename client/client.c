@@ -12,6 +12,7 @@
 
 #include "cmpd_build.h"
 #include "log.h"
+#include "util.h"
 
 /* The public result codes are the wire's ErrorCode values. */
 #define SAME_CODE(a, b) _Static_assert((int)(a) == (int)(b), #a)
@@ -116,6 +117,12 @@ client_text_ok(const char *s, size_t max)
 		if ((unsigned char)s[n] < 0x20 || s[n] == 0x7f || n >= max)
 			return 0;
 	return n > 0;
+}
+
+int
+client_target_ok(const char *s)
+{
+	return s != NULL && cmpd_str_ok_name(s);
 }
 
 const char *

@@ -35,6 +35,19 @@ struct cert_details {
 	char key_type[80];
 	int64_t not_before;
 	int64_t not_after;
+	char fingerprint[96]; /* SHA-256, "AB:CD:..", as openssl x509 shows */
+};
+
+/* What a genm job brought back, as the API shows it (genm.c). */
+struct genm_info {
+	char *ca_certs_pem;      /* "" for none */
+	struct cert_details *ca; /* one per GenmResult.ca_certs */
+	size_t n_ca;
+	char *new_root_pem;
+	char *new_with_old_pem;
+	char *old_with_new_pem;
+	struct cert_details new_root;
+	char *template_text;
 };
 
 struct cmpd_job {
@@ -43,6 +56,7 @@ struct cmpd_job {
 	char *cert_pem;      /* "" when there is no certificate */
 	char *chain_pem;
 	struct cert_details cert;
+	struct genm_info genm; /* all empty unless pb->genm is set */
 };
 
 struct cmpd_job_array {
@@ -54,6 +68,7 @@ struct cmpd_job_array {
 struct cmpd_cert {
 	const Cmpd__CertRecord *pb;
 	char *pem;
+	char *chain_pem;
 };
 
 struct cmpd_cert_array {
@@ -101,8 +116,18 @@ cmpd_result client_call(cmpd_client *c, cmpd_env *req,
 /* Checks a caller's string: not NULL, 1..max bytes, no control bytes. */
 int client_text_ok(const char *s, size_t max);
 
+/*
+ * A tracked certificate's id or a profile name (cmpd_renew, cmpd_revoke):
+ * 1 to 64 of [A-Za-z0-9._-], not starting with '.'.
+ */
+int client_target_ok(const char *s);
+
 /* names.c: the tables of names the API shows. */
 const char *names_op(Cmpd__CmpOp op);
+/* "ca-certs", "root-update", "template"; "" for another value. */
+const char *names_genm_type(Cmpd__GenmType type);
+/* The type of one of those names; UNSPECIFIED for another string. */
+Cmpd__GenmType names_genm_parse(const char *name);
 
 /* pem.c: certificates and keys as text. */
 /* PEM of DER data under label ("CERTIFICATE"), "" for no data; NULL if
@@ -114,6 +139,21 @@ char *pem_encode_all(ProtobufCBinaryData *ders, size_t n);
  * it does not parse. Returns 0, or -1 when out of memory. */
 int cert_details_read(struct cert_details *d, const uint8_t *der, size_t len);
 void cert_details_fini(struct cert_details *d);
+
+/*
+ * genm.c: what the API shows of a GenmResult (pb may be NULL: all empty).
+ * Returns 0, or -1 when out of memory; genm_info_fini frees it either way.
+ */
+int genm_info_init(struct genm_info *g, const Cmpd__GenmResult *pb);
+void genm_info_fini(struct genm_info *g);
+
+/*
+ * template.c: the summary of a CertReqTemplateContent for people (see
+ * cmpd_job_genm_template_text): a new string, "" if the template does not
+ * parse, or NULL when out of memory.
+ */
+char *template_text(
+    const ProtobufCBinaryData *tmpl, const ProtobufCBinaryData *key_spec);
 
 /* job.c: a job decoded from its message (job_fini frees what it holds). */
 cmpd_result job_init(cmpd_client *c, struct cmpd_job *job, const Cmpd__Job *pb);

@@ -42,6 +42,13 @@ int cmpctl_jobs(struct cmpctl *ctl, int argc, char **argv);
 int cmpctl_list(struct cmpctl *ctl, int argc, char **argv);
 int cmpctl_key(struct cmpctl *ctl, int argc, char **argv);
 int cmpctl_help(struct cmpctl *ctl, int argc, char **argv);
+/* cmpctl_life.c */
+int cmpctl_renew(struct cmpctl *ctl, int argc, char **argv);
+int cmpctl_revoke(struct cmpctl *ctl, int argc, char **argv);
+/* cmpctl_genm.c */
+int cmpctl_ca_certs(struct cmpctl *ctl, int argc, char **argv);
+int cmpctl_root_update(struct cmpctl *ctl, int argc, char **argv);
+int cmpctl_template(struct cmpctl *ctl, int argc, char **argv);
 const struct cmpctl_cmd *cmpctl_cmd_find(const char *name);
 void cmpctl_help_all(FILE *f);
 /* Prints the help of cmd ("key import" and "key list" included). */
@@ -56,10 +63,52 @@ int cmpctl_fail(struct cmpctl *ctl, cmpd_result r, const char *message);
 int cmpctl_usage(struct cmpctl *ctl, const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* cmpctl_cmd.c: what the commands that start or follow a job share. */
+#define CMPCTL_WAIT_DEFAULT_MS 300000
+
+/* How a command follows its job. */
+struct wait_opts {
+	int wait;
+	int64_t timeout_ms; /* -1: without limit */
+	const char *cert_out;
+	const char *chain_out;
+};
+
+/*
+ * Options -w (--wait), -t S (--timeout), -c F (--cert-out), -C F
+ * (--chain-out) into w. Returns 0 if c was one of them (and was valid),
+ * 1 if it was not, or an exit code.
+ */
+int cmpctl_wait_opt(
+    struct cmpctl *ctl, const char *cmd, int c, struct wait_opts *w);
+/* getopt found an unknown option of cmd, or one without its argument. */
+int cmpctl_bad_option(
+    struct cmpctl *ctl, const char *cmd, const char *optstring, char **argv);
+/*
+ * After a call that started a job: reports its failure r, or shows the
+ * job (following it first with w->wait). Returns the exit code.
+ */
+int cmpctl_job_started(struct cmpctl *ctl, cmpd_result r, const cmpd_job *job,
+    const struct wait_opts *w);
+/* Waits for job id (progress on stderr); 0 with *out, or an exit code. */
+int cmpctl_job_wait(
+    struct cmpctl *ctl, const char *id, int64_t timeout_ms, cmpd_job **out);
+/* Writes text to path (mode 0644, atomically); 0 or an exit code. */
+int cmpctl_file_write(struct cmpctl *ctl, const char *path, const char *text);
+
 /* cmpctl_show.c: output for people. */
 void show_job(FILE *f, const cmpd_job *job);
 void show_jobs(FILE *f, const cmpd_job_array *jobs);
 void show_certs(FILE *f, const cmpd_cert_array *certs);
+/*
+ * What a done genm job brought back, read as type ("ca-certs",
+ * "root-update", "template": what was asked for).
+ */
+void show_genm(FILE *f, const cmpd_job *job, const char *type);
+/* Text from cmpd or the CA, lines kept, control characters as '?'. */
+void show_text(FILE *f, const char *text);
+/* Text with control characters (line ends too) as '?'. */
+void show_safe(FILE *f, const char *text);
 void show_key(FILE *f, const cmpd_key_info *key);
 void show_keys(FILE *f, const cmpd_key_array *keys);
 /* One line of --wait progress; tty selects the form (cmpctl.md). */

@@ -1,6 +1,7 @@
 /*
  * cmpctl's job commands: enroll, status (both can wait for the job and
- * write its certificate), jobs and list.
+ * write its certificate), jobs and list, and what the other commands that
+ * start a job share with them.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -12,23 +13,10 @@
 
 #include "cmpctl.h"
 
-#define WAIT_DEFAULT_MS  300000
 #define WAIT_MAX_SECONDS 315360000 /* ten years */
 
-/* How a command follows its job. */
-struct wait_opts {
-	int wait;
-	int64_t timeout_ms; /* -1: without limit */
-	const char *cert_out;
-	const char *chain_out;
-};
-
-/*
- * The options enroll and status share. Returns 0 if c was one of them
- * (and was valid), 1 if it was not, or an exit code.
- */
-static int
-wait_opt(struct cmpctl *ctl, const char *cmd, int c, struct wait_opts *w)
+int
+cmpctl_wait_opt(struct cmpctl *ctl, const char *cmd, int c, struct wait_opts *w)
 {
 	char *end;
 	long long v;
@@ -124,8 +112,8 @@ file_write(const char *path, const char *text)
 	return err;
 }
 
-static int
-file_write_report(struct cmpctl *ctl, const char *path, const char *text)
+int
+cmpctl_file_write(struct cmpctl *ctl, const char *path, const char *text)
 {
 	char msg[1024];
 	int err = file_write(path, text);
@@ -150,9 +138,9 @@ job_finish(struct cmpctl *ctl, const cmpd_job *job, const struct wait_opts *w)
 
 	if (done && w->cert_out != NULL)
 		rv =
-		    file_write_report(ctl, w->cert_out, cmpd_job_cert_pem(job));
+		    cmpctl_file_write(ctl, w->cert_out, cmpd_job_cert_pem(job));
 	if (rv == CMPCTL_EXIT_OK && done && w->chain_out != NULL)
-		rv = file_write_report(
+		rv = cmpctl_file_write(
 		    ctl, w->chain_out, cmpd_job_chain_pem(job));
 	if (rv != CMPCTL_EXIT_OK)
 		return rv;
@@ -165,27 +153,54 @@ job_finish(struct cmpctl *ctl, const cmpd_job *job, const struct wait_opts *w)
 	return CMPCTL_EXIT_OK;
 }
 
-/* Shows job id, after waiting for its end if the caller asked. */
-static int
-job_follow(struct cmpctl *ctl, const char *id, const struct wait_opts *w)
+int
+cmpctl_job_wait(
+    struct cmpctl *ctl, const char *id, int64_t timeout_ms, cmpd_job **out)
 {
 	int tty = isatty(STDERR_FILENO);
-	cmpd_job *job = NULL;
 	cmpd_result r;
-	int rv;
 
-	if (w->wait)
-		r = cmpd_job_wait_progress(
-		    ctl->client, id, w->timeout_ms, progress_cb, &tty, &job);
-	else
-		r = cmpd_job_get(ctl->client, id, &job);
+	r = cmpd_job_wait_progress(
+	    ctl->client, id, timeout_ms, progress_cb, &tty, out);
 	if (r == CMPD_RESULT_TIMEOUT)
 		return wait_timeout(ctl, id);
 	if (r != CMPD_RESULT_OK)
 		return cmpctl_fail(ctl, r, cmpd_client_last_error(ctl->client));
+	return CMPCTL_EXIT_OK;
+}
+
+/* Shows job id, after waiting for its end if the caller asked. */
+static int
+job_follow(struct cmpctl *ctl, const char *id, const struct wait_opts *w)
+{
+	cmpd_job *job = NULL;
+	cmpd_result r;
+	int rv;
+
+	if (w->wait) {
+		rv = cmpctl_job_wait(ctl, id, w->timeout_ms, &job);
+	} else {
+		r = cmpd_job_get(ctl->client, id, &job);
+		rv = r == CMPD_RESULT_OK
+		    ? CMPCTL_EXIT_OK
+		    : cmpctl_fail(ctl, r, cmpd_client_last_error(ctl->client));
+	}
+	if (rv != CMPCTL_EXIT_OK)
+		return rv;
 	rv = job_finish(ctl, job, w);
 	cmpd_job_free(job);
 	return rv;
+}
+
+int
+cmpctl_job_started(struct cmpctl *ctl, cmpd_result r, const cmpd_job *job,
+    const struct wait_opts *w)
+{
+	if (r != CMPD_RESULT_OK)
+		return cmpctl_fail(ctl, r, cmpd_client_last_error(ctl->client));
+	if (w->wait)
+		return job_follow(ctl, cmpd_job_id(job), w);
+	return job_finish(ctl, job, w);
 }
 
 static const struct option enroll_longopts[] = {
@@ -194,6 +209,7 @@ static const struct option enroll_longopts[] = {
 	{ "san", required_argument, NULL, 'a' },
 	{ "key-type", required_argument, NULL, 'k' },
 	{ "key-id", required_argument, NULL, 'K' },
+	{ "op", required_argument, NULL, 'o' },
 	{ "wait", no_argument, NULL, 'w' },
 	{ "timeout", required_argument, NULL, 't' },
 	{ "cert-out", required_argument, NULL, 'c' },
@@ -224,6 +240,9 @@ enroll_opt(struct cmpctl *ctl, int c, cmpd_enroll_opts *opts)
 	case 'K':
 		r = cmpd_enroll_opts_set_key_id(opts, optarg);
 		break;
+	case 'o':
+		r = cmpd_enroll_opts_set_op(opts, optarg);
+		break;
 	default:
 		return 1;
 	}
@@ -235,11 +254,14 @@ enroll_opt(struct cmpctl *ctl, int c, cmpd_enroll_opts *opts)
 	return 0;
 }
 
-/* getopt found an unknown option or one without its argument. */
-static int
-bad_option(struct cmpctl *ctl, const char *cmd, char **argv)
+int
+cmpctl_bad_option(
+    struct cmpctl *ctl, const char *cmd, const char *optstring, char **argv)
 {
-	if (optopt != 0 && strchr("pPsakKtcC", optopt) != NULL)
+	const char *o =
+	    optopt > 0 && optopt != ':' ? strchr(optstring, optopt) : NULL;
+
+	if (o != NULL && o[1] == ':')
 		return cmpctl_usage(
 		    ctl, cmd, "option -%c needs an argument", optopt);
 	return cmpctl_usage(ctl, cmd, "unknown option or missing argument: %s",
@@ -253,13 +275,15 @@ struct enroll_args {
 	int help;
 };
 
+#define ENROLL_OPTS "p:s:a:k:K:o:wt:c:C:h"
+
 static int
 enroll_parse(struct cmpctl *ctl, int argc, char **argv, struct enroll_args *a)
 {
 	int c, rv;
 
-	while ((c = getopt_long(argc, argv, "p:s:a:k:K:wt:c:C:h",
-	            enroll_longopts, NULL)) != -1) {
+	while ((c = getopt_long(
+	            argc, argv, ENROLL_OPTS, enroll_longopts, NULL)) != -1) {
 		if (c == 'h') {
 			a->help = 1;
 			return 0;
@@ -268,13 +292,13 @@ enroll_parse(struct cmpctl *ctl, int argc, char **argv, struct enroll_args *a)
 			a->profile = optarg;
 			continue;
 		}
-		if ((rv = wait_opt(ctl, "enroll", c, &a->w)) != 1 ||
+		if ((rv = cmpctl_wait_opt(ctl, "enroll", c, &a->w)) != 1 ||
 		    (rv = enroll_opt(ctl, c, a->opts)) != 1) {
 			if (rv != 0)
 				return rv;
 			continue;
 		}
-		return bad_option(ctl, "enroll", argv);
+		return cmpctl_bad_option(ctl, "enroll", ENROLL_OPTS, argv);
 	}
 	if (optind < argc)
 		return cmpctl_usage(
@@ -287,7 +311,8 @@ enroll_parse(struct cmpctl *ctl, int argc, char **argv, struct enroll_args *a)
 int
 cmpctl_enroll(struct cmpctl *ctl, int argc, char **argv)
 {
-	struct enroll_args a = { .w = { .timeout_ms = WAIT_DEFAULT_MS } };
+	struct enroll_args a = { .w = {
+		                     .timeout_ms = CMPCTL_WAIT_DEFAULT_MS } };
 	cmpd_job *job = NULL;
 	cmpd_result r;
 	int rv;
@@ -302,12 +327,7 @@ cmpctl_enroll(struct cmpctl *ctl, int argc, char **argv)
 	if ((rv = cmpctl_connect(ctl)) != 0)
 		goto out;
 	r = cmpd_enroll(ctl->client, a.profile, a.opts, &job);
-	if (r != CMPD_RESULT_OK)
-		rv = cmpctl_fail(ctl, r, cmpd_client_last_error(ctl->client));
-	else if (a.w.wait)
-		rv = job_follow(ctl, cmpd_job_id(job), &a.w);
-	else
-		rv = job_finish(ctl, job, &a.w);
+	rv = cmpctl_job_started(ctl, r, job, &a.w);
 out:
 	cmpd_job_free(job);
 	cmpd_enroll_opts_free(a.opts);
@@ -326,7 +346,7 @@ static const struct option status_longopts[] = {
 int
 cmpctl_status(struct cmpctl *ctl, int argc, char **argv)
 {
-	struct wait_opts w = { .timeout_ms = WAIT_DEFAULT_MS };
+	struct wait_opts w = { .timeout_ms = CMPCTL_WAIT_DEFAULT_MS };
 	int c, rv;
 
 	while ((c = getopt_long(
@@ -335,8 +355,9 @@ cmpctl_status(struct cmpctl *ctl, int argc, char **argv)
 			cmpctl_help_cmd(stdout, cmpctl_cmd_find("status"));
 			return CMPCTL_EXIT_OK;
 		}
-		if ((rv = wait_opt(ctl, "status", c, &w)) == 1)
-			return bad_option(ctl, "status", argv);
+		if ((rv = cmpctl_wait_opt(ctl, "status", c, &w)) == 1)
+			return cmpctl_bad_option(
+			    ctl, "status", "wt:c:C:h", argv);
 		if (rv != 0)
 			return rv;
 	}
@@ -371,7 +392,7 @@ list_parse(struct cmpctl *ctl, const char *cmd, int argc, char **argv,
 			cmpctl_help_cmd(stdout, cmpctl_cmd_find(cmd));
 			return -1;
 		} else {
-			return bad_option(ctl, cmd, argv);
+			return cmpctl_bad_option(ctl, cmd, "p:h", argv);
 		}
 	}
 	if (optind < argc)

@@ -8,7 +8,8 @@
 static const struct cmpctl_cmd cmds[] = {
 	{ "enroll", cmpctl_enroll, "ask for a certificate",
 	    "Usage: cmpctl enroll --profile P [--subject DN] [--san SAN]...\n"
-	    "                     [--key-type T | --key-id ID] [--wait]\n"
+	    "                     [--key-type T | --key-id ID]\n"
+	    "                     [--op ir|cr|p10cr] [--wait]\n"
 	    "                     [--timeout SECONDS] [--cert-out FILE]\n"
 	    "                     [--chain-out FILE]\n"
 	    "\n"
@@ -22,6 +23,9 @@ static const struct cmpctl_cmd cmds[] = {
 	    "  -k, --key-type T     new key: ec-p256, ec-p384, rsa2048,\n"
 	    "                       rsa3072, rsa4096, ed25519\n"
 	    "  -K, --key-id ID      enroll this key of cmpd's key store\n"
+	    "  -o, --op OP          how to ask the CA: ir, cr (protected by\n"
+	    "                       a certificate cmpd has) or p10cr (a\n"
+	    "                       PKCS#10 request)\n"
 	    "  -w, --wait           wait until the job is done or failed\n"
 	    "  -t, --timeout S      with --wait, give up after S seconds\n"
 	    "                       (default 300; 0 waits without limit)\n"
@@ -50,12 +54,96 @@ static const struct cmpctl_cmd cmds[] = {
 	    "Lists the jobs you may see, of profile P or of all.\n"
 	    "\n"
 	    "  -p, --profile P      only jobs of this profile\n" },
-	{ "list", cmpctl_list, "list the certificates cmpd enrolled",
+	{ "list", cmpctl_list, "list the certificates cmpd tracks",
 	    "Usage: cmpctl list [--profile P]\n"
 	    "\n"
-	    "Lists the certificates cmpd enrolled, of profile P or of all.\n"
+	    "Lists the certificates cmpd enrolled and tracks, of profile P\n"
+	    "or of all: id, profile, state (active, superseded, revoked,\n"
+	    "expired), subject, not after, next renewal and the last\n"
+	    "renewal's error. --json shows every field.\n"
 	    "\n"
 	    "  -p, --profile P      only certificates of this profile\n" },
+	{ "renew", cmpctl_renew, "renew a certificate now (KUR)",
+	    "Usage: cmpctl renew CERT|PROFILE [--keep-key | --key-type T]\n"
+	    "                    [--wait] [--timeout SECONDS]\n"
+	    "                    [--cert-out FILE] [--chain-out FILE]\n"
+	    "\n"
+	    "Renews a tracked certificate now with a key update request,\n"
+	    "protected by the certificate itself, and shows the job. CERT\n"
+	    "is a certificate's id (see list); a PROFILE names the\n"
+	    "profile's current certificate. The old key is retired once the\n"
+	    "new certificate is confirmed.\n"
+	    "\n"
+	    "      --keep-key       certify the current key again\n"
+	    "  -k, --key-type T     the new key's type (default: as before):\n"
+	    "                       ec-p256, ec-p384, rsa2048, rsa3072,\n"
+	    "                       rsa4096, ed25519\n"
+	    "  -w, --wait           wait until the job is done or failed\n"
+	    "  -t, --timeout S      with --wait, give up after S seconds\n"
+	    "                       (default 300; 0 waits without limit)\n"
+	    "  -c, --cert-out FILE  write the new certificate (PEM, mode\n"
+	    "                       0644); implies --wait\n"
+	    "  -C, --chain-out FILE write the chain (PEM, mode 0644);\n"
+	    "                       implies --wait\n" },
+	{ "revoke", cmpctl_revoke, "revoke a certificate (RR)",
+	    "Usage: cmpctl revoke CERT|PROFILE [--reason NAME|NUMBER]\n"
+	    "                     [--wait] [--timeout SECONDS]\n"
+	    "\n"
+	    "Asks the CA to revoke a tracked certificate and shows the job.\n"
+	    "Once the CA confirms, cmpd marks the certificate revoked and no\n"
+	    "longer renews it. CERT is a certificate's id (see list); a\n"
+	    "PROFILE names the profile's current certificate.\n"
+	    "\n"
+	    "  -r, --reason R       the CRLReason (RFC 5280), by name or\n"
+	    "                       number: unspecified (0), keyCompromise\n"
+	    "                       (1), cACompromise (2), affiliationChanged\n"
+	    "                       (3), superseded (4), cessationOfOperation\n"
+	    "                       (5), certificateHold (6), removeFromCRL\n"
+	    "                       (8), privilegeWithdrawn (9), aACompromise\n"
+	    "                       (10); default: none given\n"
+	    "  -w, --wait           wait until the job is done or failed\n"
+	    "  -t, --timeout S      with --wait, give up after S seconds\n"
+	    "                       (default 300; 0 waits without limit)\n" },
+	{ "ca-certs", cmpctl_ca_certs, "fetch the CA certificates (genm)",
+	    "Usage: cmpctl ca-certs --profile P [--out FILE]\n"
+	    "                       [--timeout SECONDS]\n"
+	    "\n"
+	    "Asks profile P's CA for its CA certificates (genm caCerts),\n"
+	    "waits for the answer and prints the certificates' subjects.\n"
+	    "\n"
+	    "  -p, --profile P      the profile; required\n"
+	    "  -o, --out FILE       write the certificates (PEM, mode 0644)\n"
+	    "                       instead of printing their subjects\n"
+	    "  -t, --timeout S      give up after S seconds (default 300;\n"
+	    "                       0 waits without limit)\n" },
+	{ "root-update", cmpctl_root_update,
+	    "fetch the root CA key update (genm)",
+	    "Usage: cmpctl root-update --profile P [--out FILE]\n"
+	    "                          [--timeout SECONDS]\n"
+	    "\n"
+	    "Asks profile P's CA whether its root CA has a new key (genm\n"
+	    "rootCaCert / rootCaKeyUpdate, for the profile's current trust\n"
+	    "anchor), waits for the answer and prints it: the new root, and\n"
+	    "that cmpd checked newWithOld against the current trust anchor.\n"
+	    "Prints \"the CA has no root CA update\" when there is none.\n"
+	    "\n"
+	    "  -p, --profile P      the profile; required\n"
+	    "  -o, --out FILE       write the new root CA certificate\n"
+	    "                       (newWithNew, PEM, mode 0644)\n"
+	    "  -t, --timeout S      give up after S seconds (default 300;\n"
+	    "                       0 waits without limit)\n" },
+	{ "template", cmpctl_template,
+	    "fetch the certificate request template (genm)",
+	    "Usage: cmpctl template --profile P [--timeout SECONDS]\n"
+	    "\n"
+	    "Asks profile P's CA for its certificate request template (genm\n"
+	    "certReqTemplate), waits for the answer and prints the template\n"
+	    "(subject, key algorithm, extensions) and the key spec. Prints\n"
+	    "\"the CA has no template\" when there is none.\n"
+	    "\n"
+	    "  -p, --profile P      the profile; required\n"
+	    "  -t, --timeout S      give up after S seconds (default 300;\n"
+	    "                       0 waits without limit)\n" },
 	{ "key", cmpctl_key, "import or list keys",
 	    "Usage: cmpctl key import FILE [--passphrase-file F]\n"
 	    "       cmpctl key list\n"
@@ -91,7 +179,7 @@ cmpctl_help_all(FILE *f)
 	      "Commands:\n",
 	    f);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		fprintf(f, "  %-8s %s\n", cmds[i].name, cmds[i].summary);
+		fprintf(f, "  %-11s  %s\n", cmds[i].name, cmds[i].summary);
 	fputs("\n"
 	      "Options:\n"
 	      "  -s, --socket PATH  cmpd's socket (default: $CMPD_SOCKET, or\n"

@@ -113,6 +113,121 @@ job_ca_status(const cmpd_job *job)
 	    text);
 }
 
+/* A nullable integer: -1 (none) is null. */
+static json_t *
+jint_or_null(int v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
+/* The hex of DER bytes (a JSON string must be text), or null. */
+static json_t *
+jhex(const uint8_t *der, size_t len)
+{
+	static const char digits[] = "0123456789abcdef";
+	json_t *v;
+	char *s;
+
+	if (der == NULL || len == 0 || (s = malloc(2 * len + 1)) == NULL)
+		return json_null();
+	for (size_t i = 0; i < len; i++) {
+		s[2 * i] = digits[der[i] >> 4];
+		s[2 * i + 1] = digits[der[i] & 0xf];
+	}
+	s[2 * len] = '\0';
+	v = json_string(s);
+	free(s);
+	return v;
+}
+
+static json_t *
+genm_ca_certs(const cmpd_job *job)
+{
+	json_t *a = json_array();
+	size_t len = 0;
+
+	for (size_t i = 0; a != NULL && i < cmpd_job_genm_ca_cert_count(job);
+	     i++) {
+		const uint8_t *der = cmpd_job_genm_ca_cert_der(job, i, &len);
+
+		json_array_append_new(a,
+		    json_pack("{s:o, s:o}", "subject",
+		        jstr(cmpd_job_genm_ca_cert_subject(job, i)), "der_hex",
+		        jhex(der, len)));
+	}
+	return a;
+}
+
+static json_t *
+genm_root_update(const cmpd_job *job)
+{
+	const char *with_old = cmpd_job_genm_new_with_old_pem(job);
+	json_t *root;
+
+	if (cmpd_job_genm_new_root_pem(job)[0] == '\0')
+		return json_null();
+	root = json_pack("{s:o, s:o, s:o, s:o, s:o}", "subject",
+	    jstr(cmpd_job_genm_new_root_subject(job)), "not_before",
+	    jtime(cmpd_job_genm_new_root_not_before(job)), "not_after",
+	    jtime(cmpd_job_genm_new_root_not_after(job)), "fingerprint_sha256",
+	    jstr_or_null(cmpd_job_genm_new_root_fingerprint(job)), "pem",
+	    jstr(cmpd_job_genm_new_root_pem(job)));
+	return json_pack("{s:o, s:o, s:b, s:o}", "new_root", root,
+	    "new_with_old_pem", jstr_or_null(with_old), "new_with_old_checked",
+	    with_old[0] != '\0', "old_with_new_pem",
+	    jstr_or_null(cmpd_job_genm_old_with_new_pem(job)));
+}
+
+static json_t *
+genm_template(const cmpd_job *job)
+{
+	size_t tlen = 0, klen = 0;
+	const uint8_t *tmpl = cmpd_job_genm_template_der(job, &tlen);
+	const uint8_t *spec = cmpd_job_genm_key_spec_der(job, &klen);
+
+	if (tmpl == NULL)
+		return json_null();
+	return json_pack("{s:o, s:o, s:o}", "text",
+	    jstr_or_null(cmpd_job_genm_template_text(job)), "cert_template_hex",
+	    jhex(tmpl, tlen), "key_spec_hex", jhex(spec, klen));
+}
+
+/* What a genm job brought back; null for another job. */
+static json_t *
+job_genm(const cmpd_job *job)
+{
+	if (cmpd_job_genm_type(job)[0] == '\0')
+		return json_null();
+	return json_pack("{s:s, s:b, s:o, s:o, s:o, s:o}", "type",
+	    cmpd_job_genm_type(job), "empty", cmpd_job_genm_empty(job),
+	    "ca_certs", genm_ca_certs(job), "ca_certs_pem",
+	    jstr_or_null(cmpd_job_genm_ca_certs_pem(job)), "root_update",
+	    genm_root_update(job), "template", genm_template(job));
+}
+
+/* The fields of kur, rr, genm and tracked certificates. */
+static void
+job_lifecycle(json_t *o, const cmpd_job *job)
+{
+	int reason = cmpd_job_revocation_reason(job);
+
+	json_object_set_new(o, "cert_id", jstr_or_null(cmpd_job_cert_id(job)));
+	json_object_set_new(o, "protection_cert_id",
+	    jstr_or_null(cmpd_job_protection_cert_id(job)));
+	json_object_set_new(
+	    o, "keep_key", json_boolean(cmpd_job_keep_key(job)));
+	json_object_set_new(
+	    o, "old_key_id", jstr_or_null(cmpd_job_old_key_id(job)));
+	json_object_set_new(o, "revocation_reason",
+	    reason >= 0 ? json_string(cmpd_crl_reason_name(reason))
+	                : json_null());
+	json_object_set_new(o, "revocation_reason_code", jint_or_null(reason));
+	json_object_set_new(
+	    o, "automatic", json_boolean(cmpd_job_automatic(job)));
+	json_object_set_new(o, "deadline", jtime(cmpd_job_deadline(job)));
+	json_object_set_new(o, "genm", job_genm(job));
+}
+
 json_t *
 jsonout_job(const cmpd_job *job)
 {
@@ -140,6 +255,7 @@ jsonout_job(const cmpd_job *job)
 	    o, "chain_path", jstr_or_null(cmpd_job_chain_path(job)));
 	json_object_set_new(o, "failure", job_failure(job));
 	json_object_set_new(o, "ca_status", job_ca_status(job));
+	job_lifecycle(o, job);
 	return o;
 }
 
@@ -154,20 +270,54 @@ jsonout_jobs(const cmpd_job_array *jobs)
 	return a;
 }
 
+/* What cmpd keeps of a tracked certificate, beside the certificate. */
+static void
+cert_tracking(json_t *o, const cmpd_cert *c)
+{
+	int reason = cmpd_cert_revocation_reason(c);
+
+	json_object_set_new(o, "id", jstr_or_null(cmpd_cert_id(c)));
+	json_object_set_new(o, "state",
+	    json_string(cmpd_cert_state_name(cmpd_cert_state_get(c))));
+	json_object_set_new(o, "key_type", jstr_or_null(cmpd_cert_key_type(c)));
+	json_object_set_new(
+	    o, "next_renewal", jtime(cmpd_cert_next_renewal(c)));
+	json_object_set_new(o, "renewed", jtime(cmpd_cert_renewed(c)));
+	json_object_set_new(
+	    o, "failures", json_integer((json_int_t)cmpd_cert_failures(c)));
+	json_object_set_new(
+	    o, "last_error", jstr_or_null(cmpd_cert_last_error(c)));
+	json_object_set_new(
+	    o, "renewing_job", jstr_or_null(cmpd_cert_renewing_job(c)));
+	json_object_set_new(
+	    o, "chain_pem", jstr_or_null(cmpd_cert_chain_pem(c)));
+	json_object_set_new(
+	    o, "chain_path", jstr_or_null(cmpd_cert_chain_path(c)));
+	json_object_set_new(o, "revocation_reason",
+	    reason >= 0 ? json_string(cmpd_crl_reason_name(reason))
+	                : json_null());
+	json_object_set_new(o, "revocation_reason_code", jint_or_null(reason));
+}
+
 static json_t *
 cert_record(const cmpd_cert *c)
 {
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-	    "profile", jstr(cmpd_cert_profile(c)), "job_id",
-	    jstr_or_null(cmpd_cert_job_id(c)), "subject",
-	    jstr_or_null(cmpd_cert_subject(c)), "issuer",
-	    jstr_or_null(cmpd_cert_issuer(c)), "serial",
-	    jstr_or_null(cmpd_cert_serial(c)), "not_before",
-	    jtime(cmpd_cert_not_before(c)), "not_after",
-	    jtime(cmpd_cert_not_after(c)), "key_id",
-	    jstr_or_null(cmpd_cert_key_id(c)), "cert_path",
-	    jstr_or_null(cmpd_cert_path(c)), "pem",
-	    jstr_or_null(cmpd_cert_pem(c)));
+	json_t *o =
+	    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	        "profile", jstr(cmpd_cert_profile(c)), "job_id",
+	        jstr_or_null(cmpd_cert_job_id(c)), "subject",
+	        jstr_or_null(cmpd_cert_subject(c)), "issuer",
+	        jstr_or_null(cmpd_cert_issuer(c)), "serial",
+	        jstr_or_null(cmpd_cert_serial(c)), "not_before",
+	        jtime(cmpd_cert_not_before(c)), "not_after",
+	        jtime(cmpd_cert_not_after(c)), "key_id",
+	        jstr_or_null(cmpd_cert_key_id(c)), "cert_path",
+	        jstr_or_null(cmpd_cert_path(c)), "pem",
+	        jstr_or_null(cmpd_cert_pem(c)));
+
+	if (o != NULL)
+		cert_tracking(o, c);
+	return o;
 }
 
 json_t *

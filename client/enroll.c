@@ -19,6 +19,7 @@ struct cmpd_enroll_opts {
 	size_t n_sans;
 	Cmpd__KeyType key_type;
 	char key_id[CMPD_KEY_ID_LEN + 1];
+	Cmpd__CmpOp op;
 };
 
 cmpd_result
@@ -192,6 +193,29 @@ cmpd_enroll_opts_set_key_id(cmpd_enroll_opts *opts, const char *key_id)
 	return CMPD_RESULT_OK;
 }
 
+cmpd_result
+cmpd_enroll_opts_set_op(cmpd_enroll_opts *opts, const char *op)
+{
+	/* An enrollment asks for a new certificate: not kur, rr or genm. */
+	static const Cmpd__CmpOp ops[] = { CMPD__CMP_OP__CMP_OP_IR,
+		CMPD__CMP_OP__CMP_OP_CR, CMPD__CMP_OP__CMP_OP_P10CR };
+
+	if (opts == NULL)
+		return client_fail(NULL, CMPD_RESULT_INVALID, "opts is NULL");
+	if (op == NULL) {
+		opts->op = CMPD__CMP_OP__CMP_OP_UNSPECIFIED;
+		return CMPD_RESULT_OK;
+	}
+	for (size_t i = 0; i < CMPD_ARRAY_LEN(ops); i++) {
+		if (strcmp(names_op(ops[i]), op) == 0) {
+			opts->op = ops[i];
+			return CMPD_RESULT_OK;
+		}
+	}
+	return client_fail(NULL, CMPD_RESULT_INVALID,
+	    "unknown enrollment operation %s (ir, cr, p10cr)", op);
+}
+
 static void
 enroll_req_fill(
     Cmpd__EnrollReq *e, const char *profile, const cmpd_enroll_opts *opts)
@@ -205,6 +229,7 @@ enroll_req_fill(
 	e->sans = (char **)opts->sans;
 	e->key_type = opts->key_type;
 	e->key_id = (char *)opts->key_id;
+	e->op = opts->op;
 }
 
 cmpd_result

@@ -21,7 +21,8 @@ job_init(cmpd_client *c, struct cmpd_job *job, const Cmpd__Job *pb)
 	job->cert_pem = pem_encode("CERTIFICATE", pb->cert.data, pb->cert.len);
 	job->chain_pem = pem_encode_all(pb->chain, pb->n_chain);
 	if (job->cert_pem == NULL || job->chain_pem == NULL ||
-	    cert_details_read(&job->cert, pb->cert.data, pb->cert.len) != 0) {
+	    cert_details_read(&job->cert, pb->cert.data, pb->cert.len) != 0 ||
+	    genm_info_init(&job->genm, pb->genm) != 0) {
 		job_fini(job);
 		return client_fail(c, CMPD_RESULT_NOMEM, "out of memory");
 	}
@@ -34,6 +35,7 @@ job_fini(struct cmpd_job *job)
 	free(job->cert_pem);
 	free(job->chain_pem);
 	cert_details_fini(&job->cert);
+	genm_info_fini(&job->genm);
 	memset(job, 0, sizeof(*job));
 }
 

@@ -80,6 +80,52 @@ cmpd_job_next_poll(const cmpd_job *job)
 	return job->pb->next_poll;
 }
 
+int64_t
+cmpd_job_deadline(const cmpd_job *job)
+{
+	return job->pb->deadline;
+}
+
+const char *
+cmpd_job_cert_id(const cmpd_job *job)
+{
+	return job->pb->cert_id;
+}
+
+int
+cmpd_job_keep_key(const cmpd_job *job)
+{
+	return job->pb->keep_key;
+}
+
+const char *
+cmpd_job_old_key_id(const cmpd_job *job)
+{
+	return job->pb->old_key_id;
+}
+
+/* Only an RR has a reason: 0 in another job is proto3's default. */
+int
+cmpd_job_revocation_reason(const cmpd_job *job)
+{
+	if (job->pb->op != CMPD__CMP_OP__CMP_OP_RR ||
+	    cmpd_crl_reason_name(job->pb->revocation_reason) == NULL)
+		return -1;
+	return job->pb->revocation_reason;
+}
+
+int
+cmpd_job_automatic(const cmpd_job *job)
+{
+	return job->pb->automatic;
+}
+
+const char *
+cmpd_job_protection_cert_id(const cmpd_job *job)
+{
+	return job->pb->protection_cert_id;
+}
+
 const uint8_t *
 cmpd_job_cert_der(const cmpd_job *job, size_t *len)
 {

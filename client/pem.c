@@ -103,6 +103,22 @@ key_type_name(EVP_PKEY *pkey, char *buf, size_t len)
 	}
 }
 
+/* The SHA-256 of the certificate as openssl x509 -fingerprint shows it. */
+static void
+fingerprint_text(X509 *x, char *buf, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (!X509_digest(x, EVP_sha256(), md, &n))
+		return;
+	for (unsigned int i = 0; i < n && off + 4 <= len; i++)
+		off += (size_t)snprintf(
+		    buf + off, len - off, "%s%02X", i ? ":" : "", md[i]);
+}
+
 int
 cert_details_read(struct cert_details *d, const uint8_t *der, size_t len)
 {
@@ -130,6 +146,7 @@ cert_details_read(struct cert_details *d, const uint8_t *der, size_t len)
 	d->not_after = cmpd_asn1_time_unix(X509_get0_notAfter(x));
 	if ((pkey = X509_get0_pubkey(x)) != NULL)
 		key_type_name(pkey, d->key_type, sizeof(d->key_type));
+	fingerprint_text(x, d->fingerprint, sizeof(d->fingerprint));
 	if (d->subject != NULL && d->issuer != NULL && d->serial != NULL)
 		rv = 0;
 	X509_free(x);

@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <openssl/conf.h>
 #include <openssl/pem.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -128,6 +129,8 @@ fake_reply_job(
 	}
 	if (state != CMPD__JOB_STATE__JOB_FAILED)
 		job.pki = NULL;
+	if (state != CMPD__JOB_STATE__JOB_DONE)
+		job.genm = NULL;
 	resp_reply_job(r, raw, req->id, &job);
 }
 
@@ -149,7 +152,7 @@ fake_lists(struct resp *r, const cmpd_env *req, nng_msg *raw)
 {
 	Cmpd__JobListRep jl = CMPD__JOB_LIST_REP__INIT;
 	Cmpd__CertListRep cl = CMPD__CERT_LIST_REP__INIT;
-	Cmpd__CertRecord rec = CMPD__CERT_RECORD__INIT, *recs[1] = { &rec };
+	Cmpd__CertRecord *recs[1] = { &fake.rec };
 	Cmpd__KeyListRep kl = CMPD__KEY_LIST_REP__INIT;
 	Cmpd__KeyInfo ki = CMPD__KEY_INFO__INIT, *kis[1] = { &ki };
 	Cmpd__Job *jobs[2] = { &fake.tmpl.job, &fake.tmpl.job };
@@ -159,16 +162,6 @@ fake_lists(struct resp *r, const cmpd_env *req, nng_msg *raw)
 	cmpd_env_init(&env, req->id);
 	jl.jobs = jobs;
 	jl.n_jobs = 2;
-	rec.profile = "web";
-	rec.job_id = "0123456789abcdef";
-	rec.cert = fake.tmpl.job.cert;
-	rec.subject = "CN=web,O=Acme";
-	rec.issuer = "CN=Test CA";
-	rec.serial = "0a1b";
-	rec.not_before = 1700000000;
-	rec.not_after = 1800000000;
-	rec.key_id = "0123456789abcdef0123456789abcdef";
-	rec.cert_path = "/var/lib/cmpd/web.pem";
 	cl.certs = recs;
 	cl.n_certs = 1;
 	ki.id = "0123456789abcdef0123456789abcdef";
@@ -233,6 +226,9 @@ fake_cb(struct resp *r, const cmpd_env *req, nng_msg *raw, void *arg)
 	}
 	switch (req->body_case) {
 	case CMPD__ENVELOPE__BODY_ENROLL_REQ:
+	case CMPD__ENVELOPE__BODY_RENEW_REQ:
+	case CMPD__ENVELOPE__BODY_REVOKE_REQ:
+	case CMPD__ENVELOPE__BODY_GENM_REQ:
 		fake_reply_job(r, req, raw, CMPD__JOB_STATE__JOB_QUEUED);
 		break;
 	case CMPD__ENVELOPE__BODY_JOB_GET_REQ:
@@ -244,6 +240,126 @@ fake_cb(struct resp *r, const cmpd_env *req, nng_msg *raw, void *arg)
 		break;
 	default:
 		fake_lists(r, req, raw);
+	}
+}
+
+/* A tracked certificate with every field set. */
+static void
+fake_rec_init(void)
+{
+	Cmpd__CertRecord *rec = &fake.rec;
+
+	cmpd__cert_record__init(rec);
+	rec->profile = "web";
+	rec->job_id = "0123456789abcdef";
+	rec->cert = fake.tmpl.job.cert;
+	rec->subject = "CN=web,O=Acme";
+	rec->issuer = "CN=Test CA";
+	rec->serial = "0a1b";
+	rec->not_before = 1700000000;
+	rec->not_after = 1800000000;
+	rec->key_id = "0123456789abcdef0123456789abcdef";
+	rec->cert_path = "/var/lib/cmpd/web.pem";
+	rec->id = "c0ffee0123456789";
+	rec->state = CMPD__CERT_STATE__CERT_ACTIVE;
+	rec->next_renewal = 1760000000;
+	rec->last_error = "the CA could not be reached";
+	rec->failures = 2;
+	rec->renewing_job = "00000000000000aa";
+	fake.rec_chain[0] = fake.tmpl.chain[0];
+	rec->chain = fake.rec_chain;
+	rec->n_chain = 1;
+	rec->revocation_reason = -1;
+	rec->chain_path = "/var/lib/cmpd/web-chain.pem";
+	rec->key_type = CMPD__KEY_TYPE__KEY_EC_P256;
+	rec->renewed = 1750000000;
+}
+
+/* DER that ASN1_generate_nconf builds from conf's section "top". */
+static void
+der_generate(const char *conf, ProtobufCBinaryData *out)
+{
+	BIO *b = BIO_new_mem_buf(conf, -1);
+	CONF *cnf = NCONF_new(NULL);
+	ASN1_TYPE *t = NULL;
+	unsigned char *der = NULL;
+	int n = -1;
+
+	if (NCONF_load_bio(cnf, b, NULL) == 1 &&
+	    (t = ASN1_generate_nconf("SEQUENCE:top", cnf)) != NULL)
+		n = i2d_ASN1_TYPE(t, &der);
+	if (n <= 0)
+		fail_msg("cannot generate test DER");
+	out->data = malloc((size_t)n);
+	memcpy(out->data, der, (size_t)n);
+	out->len = (size_t)n;
+	OPENSSL_free(der);
+	ASN1_TYPE_free(t);
+	NCONF_free(cnf);
+	BIO_free(b);
+}
+
+static const char tmpl_conf[] = "[top]\n"
+                                "subject = EXP:5,SEQUENCE:name\n"
+                                "pk = IMP:6,SEQUENCE:spki\n"
+                                "exts = IMP:9,SEQUENCE:exts\n"
+                                "[name]\n"
+                                "rdn = SET:rdn\n"
+                                "[rdn]\n"
+                                "atv = SEQUENCE:o\n"
+                                "[o]\n"
+                                "type = OID:organizationName\n"
+                                "value = UTF8:cmpd test\n"
+                                "[spki]\n"
+                                "alg = SEQUENCE:ec\n"
+                                "key = BITSTRING:\n"
+                                "[ec]\n"
+                                "alg = OID:id-ecPublicKey\n"
+                                "curve = OID:prime256v1\n"
+                                "[exts]\n"
+                                "san = SEQUENCE:san\n"
+                                "[san]\n"
+                                "id = OID:subjectAltName\n"
+                                "value = OCTWRAP,SEQUENCE:names\n"
+                                "[names]\n"
+                                "dns = IMP:2,IA5STRING:device.example\n";
+
+static const char spec_conf[] = "[top]\n"
+                                "c1 = SEQUENCE:algid\n"
+                                "[algid]\n"
+                                "type = OID:1.3.6.1.5.5.7.5.1.11\n"
+                                "value = SEQUENCE:ec\n"
+                                "[ec]\n"
+                                "alg = OID:id-ecPublicKey\n"
+                                "curve = OID:prime256v1\n";
+
+void
+fake_genm(Cmpd__GenmType type, int empty)
+{
+	Cmpd__GenmResult *g = &fake.genm;
+
+	cmpd__genm_result__init(g);
+	g->type = type;
+	g->empty = empty;
+	fake.tmpl.job.op = CMPD__CMP_OP__CMP_OP_GENM;
+	fake.tmpl.job.genm = g;
+	if (empty)
+		return;
+	fake.genm_certs[0] = fake.tmpl.job.cert;
+	fake.genm_certs[1] = fake.tmpl.chain[0];
+	if (type == CMPD__GENM_TYPE__GENM_CA_CERTS) {
+		g->ca_certs = fake.genm_certs;
+		g->n_ca_certs = 2;
+	} else if (type == CMPD__GENM_TYPE__GENM_ROOT_CA_KEY_UPDATE) {
+		g->new_root = fake.tmpl.chain[0];
+		g->new_with_old = fake.tmpl.job.cert;
+	} else {
+		if (fake.tmpl_der.len == 0) {
+			der_generate(tmpl_conf, &fake.tmpl_der);
+			der_generate(spec_conf, &fake.spec_der);
+		}
+		g->cert_template = fake.tmpl_der;
+		g->key_spec = fake.spec_der;
 	}
 }
 
@@ -275,6 +391,7 @@ cli_setup(void **state)
 	t->pki.text = t->texts;
 	t->pki.n_text = 2;
 	t->job.pki = &t->pki;
+	fake_rec_init();
 	snprintf(dir, sizeof(dir), "/tmp/cmpctl-test-XXXXXX");
 	if (mkdtemp(dir) == NULL)
 		return -1;
@@ -290,6 +407,8 @@ cli_teardown(void **state)
 	resp_stop(&resp);
 	free(fake.tmpl.job.cert.data);
 	free(fake.tmpl.chain[0].data);
+	free(fake.tmpl_der.data);
+	free(fake.spec_der.data);
 	X509_free(fake.cert);
 	X509_free(fake.ca);
 	EVP_PKEY_free(fake.key);

@@ -18,6 +18,11 @@ struct fake {
 	struct tjob tmpl; /* every job sent is this one */
 	X509 *cert, *ca;
 	EVP_PKEY *key, *ca_key;
+	Cmpd__CertRecord rec; /* the one record CertListReq answers */
+	ProtobufCBinaryData rec_chain[1];
+	Cmpd__GenmResult genm; /* see fake_genm */
+	ProtobufCBinaryData genm_certs[2];
+	ProtobufCBinaryData tmpl_der, spec_der;
 };
 
 struct run {
@@ -50,6 +55,15 @@ int cli_have_pty(void);
 /* Fixtures: the responder, the job template, the directory. */
 int cli_setup(void **state);
 int cli_teardown(void **state);
+
+/*
+ * Makes the job template a genm job whose done state carries an answer of
+ * type: the CA certificates (fake.cert, then fake.ca), a root CA update
+ * (newWithNew fake.ca, newWithOld fake.cert, no oldWithNew) or a
+ * template ("O=cmpd test", an EC P-256 public key algorithm, a SAN; key
+ * spec: algId P-256). With empty, the answer has no value.
+ */
+void fake_genm(Cmpd__GenmType type, int empty);
 
 /* The states the next JobGetReqs answer with (the last one repeats). */
 void script(int n, ...);

@@ -25,7 +25,8 @@ static void
 test_usage(void **state)
 {
 	static const char *const cmds[] = { "enroll", "status", "jobs", "list",
-		"key", "help" };
+		"renew", "revoke", "ca-certs", "root-update", "template", "key",
+		"help" };
 	static struct run r, all;
 	char want[64];
 
@@ -40,7 +41,7 @@ test_usage(void **state)
 	RUN(&all, "help");
 	assert_int_equal(all.rc, 0);
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(*cmds); i++) {
-		snprintf(want, sizeof(want), "  %-8s ", cmds[i]);
+		snprintf(want, sizeof(want), "  %-11s  ", cmds[i]);
 		assert_non_null(strstr(all.out, want));
 		snprintf(want, sizeof(want), "Usage: cmpctl %s", cmds[i]);
 		RUN(&r, cmds[i], "--help");

@@ -3,8 +3,10 @@
  * enrollment service.
  *
  * An application opens a client on cmpd's socket, asks for certificates
- * (enrollment jobs), follows the jobs until they end, lists what cmpd
- * enrolled and imports existing private keys. Every call is synchronous:
+ * (enrollment jobs), renews or revokes them, asks the CA for its
+ * certificates, root CA update or request template, follows the jobs
+ * until they end, lists the certificates cmpd tracks and imports existing
+ * private keys. Every call is synchronous:
  * it sends one request to cmpd and returns with its answer.
  *
  * Conventions, for every function below:
@@ -104,7 +106,8 @@ CMPD_API cmpd_result cmpd_client_set_timeout(
  * A message describing the last failed call on client: cmpd's own error
  * text when cmpd refused the request, or what went wrong locally. With
  * client NULL: the last failure on this thread of a call that takes no
- * client (cmpd_client_open, the cmpd_enroll_opts functions). The string
+ * client (cmpd_client_open, the cmpd_enroll_opts and cmpd_renew_opts
+ * functions). The string
  * is valid until the next call on the same client (or thread). Never NULL;
  * empty if nothing failed yet.
  */
@@ -155,6 +158,15 @@ CMPD_API cmpd_result cmpd_enroll_opts_set_key_type(
 CMPD_API cmpd_result cmpd_enroll_opts_set_key_id(
     cmpd_enroll_opts *opts, const char *key_id);
 
+/*
+ * How to ask the CA: "ir" (initialization request), "cr" (certification
+ * request, protected by a certificate cmpd already has) or "p10cr" (a
+ * PKCS#10 request); NULL for the profile's. Fails with
+ * CMPD_RESULT_INVALID for another name.
+ */
+CMPD_API cmpd_result cmpd_enroll_opts_set_op(
+    cmpd_enroll_opts *opts, const char *op);
+
 /* ------------------------------------------------------------------ */
 /* Jobs                                                                 */
 /* ------------------------------------------------------------------ */
@@ -184,6 +196,85 @@ typedef struct cmpd_job cmpd_job;
  */
 CMPD_API cmpd_result cmpd_enroll(cmpd_client *client, const char *profile,
     const cmpd_enroll_opts *opts, cmpd_job **out);
+
+/* ------------------------------------------------------------------ */
+/* Renewal, revocation and questions to the CA                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * cert_or_profile, below, names a tracked certificate: its id (as
+ * cmpd_cert_id shows it) or a profile, for the profile's current
+ * certificate. Either is 1 to 64 of [A-Za-z0-9._-], not starting with '.';
+ * another string fails with CMPD_RESULT_INVALID before cmpd is asked.
+ */
+
+typedef struct cmpd_renew_opts cmpd_renew_opts;
+
+/* New empty renewal options: a new key of the certificate's key type. */
+CMPD_API cmpd_result cmpd_renew_opts_new(cmpd_renew_opts **out);
+CMPD_API void cmpd_renew_opts_free(cmpd_renew_opts *opts);
+
+/*
+ * keep non-zero: certify the current key again instead of a new one.
+ * Fails with CMPD_RESULT_INVALID when a key type is set (a kept key has
+ * its own).
+ */
+CMPD_API cmpd_result cmpd_renew_opts_set_keep_key(
+    cmpd_renew_opts *opts, int keep);
+
+/*
+ * The type of the new key (names as for cmpd_enroll_opts_set_key_type);
+ * NULL for the certificate's current type. Fails with CMPD_RESULT_INVALID
+ * for another name, and for a type when the key is to be kept.
+ */
+CMPD_API cmpd_result cmpd_renew_opts_set_key_type(
+    cmpd_renew_opts *opts, const char *name);
+
+/*
+ * Renews a tracked certificate now, with a key update request (KUR)
+ * protected by the certificate itself. opts may be NULL (a new key of the
+ * same type) and stays the caller's. On success *out is the new job, the
+ * caller's (cmpd_job_free); the old key is retired only once the new
+ * certificate is confirmed.
+ */
+CMPD_API cmpd_result cmpd_renew(cmpd_client *client,
+    const char *cert_or_profile, const cmpd_renew_opts *opts, cmpd_job **out);
+
+/*
+ * Revokes a tracked certificate (a revocation request, RR) with reason, a
+ * CRLReason code of RFC 5280 (see cmpd_crl_reason_name), or -1 to give
+ * none. Fails with CMPD_RESULT_INVALID for another value. Once the CA
+ * confirms, cmpd marks the certificate revoked and no longer renews it.
+ * On success *out is the new job, the caller's (cmpd_job_free).
+ */
+CMPD_API cmpd_result cmpd_revoke(cmpd_client *client,
+    const char *cert_or_profile, int reason, cmpd_job **out);
+
+/*
+ * RFC 5280 CRLReason names: 0 "unspecified", 1 "keyCompromise", 2
+ * "cACompromise", 3 "affiliationChanged", 4 "superseded", 5
+ * "cessationOfOperation", 6 "certificateHold", 8 "removeFromCRL", 9
+ * "privilegeWithdrawn", 10 "aACompromise" (7 is not a reason).
+ * cmpd_crl_reason_name gives NULL for a value that is not a reason.
+ * cmpd_crl_reason_parse takes a name (any case) or a decimal code and
+ * returns the code, or -1 when s is NULL or no reason. Static strings,
+ * any thread.
+ */
+CMPD_API const char *cmpd_crl_reason_name(int reason);
+CMPD_API int cmpd_crl_reason_parse(const char *s);
+
+/*
+ * Asks profile's CA a general question (genm) and returns the job that
+ * does it; the answer is in the finished job (cmpd_job_genm_*). type:
+ * "ca-certs" (the CA certificates, id-it-caCerts), "root-update" (the
+ * root CA key update for the profile's trust anchor, id-it-rootCaCert /
+ * id-it-rootCaKeyUpdate; cmpd checks newWithOld against the current
+ * anchor before the job is done) or "template" (the certificate request
+ * template, id-it-certReqTemplate). Fails with CMPD_RESULT_INVALID for
+ * another type. *out is the caller's (cmpd_job_free).
+ */
+CMPD_API cmpd_result cmpd_genm(
+    cmpd_client *client, const char *profile, const char *type, cmpd_job **out);
 
 /* The job job_id as it is now. *out is the caller's (cmpd_job_free). */
 CMPD_API cmpd_result cmpd_job_get(
@@ -232,6 +323,24 @@ CMPD_API const char *cmpd_job_san(const cmpd_job *job, size_t i);
 CMPD_API int64_t cmpd_job_created(const cmpd_job *job);
 CMPD_API int64_t cmpd_job_updated(const cmpd_job *job);
 CMPD_API int64_t cmpd_job_next_poll(const cmpd_job *job);
+/* The unix time at which cmpd fails the job if it has not ended; 0: none. */
+CMPD_API int64_t cmpd_job_deadline(const cmpd_job *job);
+
+/*
+ * The tracked certificate the job made (enrollment, renewal) or acts on
+ * (renewal, revocation), as cmpd_cert_id names it; "" if none yet.
+ */
+CMPD_API const char *cmpd_job_cert_id(const cmpd_job *job);
+/* A renewal (kur): non-zero when it certifies the current key again. */
+CMPD_API int cmpd_job_keep_key(const cmpd_job *job);
+/* A renewal: the key retired once the new certificate is in; or "". */
+CMPD_API const char *cmpd_job_old_key_id(const cmpd_job *job);
+/* A revocation (rr): its CRLReason, -1 for none; -1 for other jobs. */
+CMPD_API int cmpd_job_revocation_reason(const cmpd_job *job);
+/* Non-zero when cmpd's renewal scheduler started the job, not a user. */
+CMPD_API int cmpd_job_automatic(const cmpd_job *job);
+/* The tracked certificate that protects the job's requests; or "". */
+CMPD_API const char *cmpd_job_protection_cert_id(const cmpd_job *job);
 
 /*
  * The issued certificate of a DONE job: DER (*len set; NULL and 0 if
@@ -291,6 +400,62 @@ CMPD_API const char *cmpd_job_pki_text(const cmpd_job *job, size_t i);
 CMPD_API const char *cmpd_pki_status_name(int status);
 CMPD_API const char *cmpd_pki_failure_name(unsigned bit);
 
+/*
+ * The answer of a genm job (cmpd_genm), once it is done. The type asked
+ * for: "ca-certs", "root-update", "template", or "" for a job that is no
+ * genm. cmpd_job_genm_empty is non-zero when the CA answered without a
+ * value (it has no CA certificates, root CA update or template to give).
+ */
+CMPD_API const char *cmpd_job_genm_type(const cmpd_job *job);
+CMPD_API int cmpd_job_genm_empty(const cmpd_job *job);
+
+/*
+ * caCerts: the number of certificates, all of them as concatenated PEM
+ * ("" for none), and the i-th one's DER (*len set) and subject (as
+ * cmpd_job_cert_subject writes names); NULL if i >= the count.
+ */
+CMPD_API size_t cmpd_job_genm_ca_cert_count(const cmpd_job *job);
+CMPD_API const char *cmpd_job_genm_ca_certs_pem(const cmpd_job *job);
+CMPD_API const uint8_t *cmpd_job_genm_ca_cert_der(
+    const cmpd_job *job, size_t i, size_t *len);
+CMPD_API const char *cmpd_job_genm_ca_cert_subject(
+    const cmpd_job *job, size_t i);
+
+/*
+ * rootCaKeyUpdate: the new root CA certificate (newWithNew), the new
+ * root's key certified by the current root (newWithOld; cmpd checked it
+ * against the current trust anchor before the job was done) and the old
+ * root's key certified by the new one (oldWithNew), each PEM or "" if the
+ * CA sent none. What the new root says: subject, validity (unix times)
+ * and SHA-256 fingerprint ("AB:CD:..", as openssl x509 -fingerprint
+ * prints it); "" or 0 without a new root.
+ */
+CMPD_API const char *cmpd_job_genm_new_root_pem(const cmpd_job *job);
+CMPD_API const char *cmpd_job_genm_new_with_old_pem(const cmpd_job *job);
+CMPD_API const char *cmpd_job_genm_old_with_new_pem(const cmpd_job *job);
+CMPD_API const char *cmpd_job_genm_new_root_subject(const cmpd_job *job);
+CMPD_API int64_t cmpd_job_genm_new_root_not_before(const cmpd_job *job);
+CMPD_API int64_t cmpd_job_genm_new_root_not_after(const cmpd_job *job);
+CMPD_API const char *cmpd_job_genm_new_root_fingerprint(const cmpd_job *job);
+
+/*
+ * certReqTemplate: the CertTemplate (RFC 4211) and the keySpec controls
+ * (SEQUENCE OF AttributeTypeAndValue) as DER, *len set; NULL and 0 if
+ * absent. cmpd_job_genm_template_text is a summary for people: a line
+ * for each field the template sets ("subject: ..", "issuer: ..", "not
+ * before: ..", "not after: ..", "key algorithm: id-ecPublicKey
+ * (prime256v1)"), its extensions as OpenSSL prints them after
+ * "extensions:", and "key spec:" with one line per control ("algId: ..",
+ * "rsaKeyLen: ..", or the OID of another); a line saying so for a
+ * template that sets nothing; "" without a template, or for one the
+ * library cannot read.
+ */
+CMPD_API const uint8_t *cmpd_job_genm_template_der(
+    const cmpd_job *job, size_t *len);
+CMPD_API const uint8_t *cmpd_job_genm_key_spec_der(
+    const cmpd_job *job, size_t *len);
+CMPD_API const char *cmpd_job_genm_template_text(const cmpd_job *job);
+
 /* ------------------------------------------------------------------ */
 /* Lists of jobs and certificates                                       */
 /* ------------------------------------------------------------------ */
@@ -315,6 +480,20 @@ CMPD_API void cmpd_job_array_free(cmpd_job_array *jobs);
 
 /* A certificate cmpd enrolled (and tracks). */
 typedef struct cmpd_cert cmpd_cert;
+
+/* A tracked certificate's standing. Values are stable. */
+typedef enum cmpd_cert_state {
+	CMPD_CERT_STATE_UNKNOWN = 0,
+	CMPD_CERT_STATE_ACTIVE = 1, /* current; cmpd renews it */
+	CMPD_CERT_STATE_SUPERSEDED =
+	    2, /* a newer one of its profile replaced it */
+	CMPD_CERT_STATE_REVOKED = 3, /* revoked through cmpd; never renewed */
+	CMPD_CERT_STATE_EXPIRED = 4, /* expired without a renewal */
+	CMPD_CERT_STATE_MAX
+} cmpd_cert_state;
+
+/* "active", "superseded", "revoked", "expired", "unknown". */
+CMPD_API const char *cmpd_cert_state_name(cmpd_cert_state state);
 typedef struct cmpd_cert_array cmpd_cert_array;
 
 /*
@@ -346,6 +525,28 @@ CMPD_API const char *cmpd_cert_key_id(const cmpd_cert *cert);
 CMPD_API const char *cmpd_cert_path(const cmpd_cert *cert);
 CMPD_API const uint8_t *cmpd_cert_der(const cmpd_cert *cert, size_t *len);
 CMPD_API const char *cmpd_cert_pem(const cmpd_cert *cert);
+
+/*
+ * What cmpd keeps of a tracked certificate: its stable id (for cmpd_renew
+ * and cmpd_revoke), its state, the type name of its key ("ec-p256", ...),
+ * when cmpd renews it next and when it last did (unix times; 0: not
+ * scheduled, never), the failed renewals in a row and the last one's
+ * error text ("" when the last renewal did not fail), the job renewing it
+ * now (""), its chain (issuer first, concatenated PEM, "" for none) and
+ * the chain file, and for a revoked certificate the CRLReason it was
+ * revoked with (-1: none given, or not revoked).
+ */
+CMPD_API const char *cmpd_cert_id(const cmpd_cert *cert);
+CMPD_API cmpd_cert_state cmpd_cert_state_get(const cmpd_cert *cert);
+CMPD_API const char *cmpd_cert_key_type(const cmpd_cert *cert);
+CMPD_API int64_t cmpd_cert_next_renewal(const cmpd_cert *cert);
+CMPD_API int64_t cmpd_cert_renewed(const cmpd_cert *cert);
+CMPD_API uint32_t cmpd_cert_failures(const cmpd_cert *cert);
+CMPD_API const char *cmpd_cert_last_error(const cmpd_cert *cert);
+CMPD_API const char *cmpd_cert_renewing_job(const cmpd_cert *cert);
+CMPD_API const char *cmpd_cert_chain_pem(const cmpd_cert *cert);
+CMPD_API const char *cmpd_cert_chain_path(const cmpd_cert *cert);
+CMPD_API int cmpd_cert_revocation_reason(const cmpd_cert *cert);
 
 /* ------------------------------------------------------------------ */
 /* Keys                                                                 */
