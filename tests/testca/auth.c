@@ -29,6 +29,8 @@ static int auth_store_idx = -1;
  * signer certificates, so the reason is kept here for the refusal text.
  */
 static _Thread_local char auth_path_err[384];
+/* Whether that failure was a certificate this CA revoked. */
+static _Thread_local int auth_path_revoked;
 
 static void
 auth_index_init(void)
@@ -50,8 +52,10 @@ auth_cert_withdrawn(struct tca_server *srv, X509 *cert)
 	tca_serial_hex(X509_get_serialNumber(cert), serial);
 	if (tca_registry_find(srv->reg, serial, &info) != CMPD_OK)
 		return NULL;
-	if (info.revoked)
+	if (info.revoked) {
+		auth_path_revoked = 1;
 		return "certificate revoked";
+	}
 	if (info.rejected)
 		return "certificate rejected by its requester";
 	return NULL;
@@ -224,6 +228,7 @@ auth_check_sig(struct tca_txn *txn, const OSSL_CMP_MSG *req)
 	char errs[TCA_WHY_MAX - 64];
 
 	auth_path_err[0] = '\0';
+	auth_path_revoked = 0;
 	if (OSSL_CMP_validate_msg(ctx, req))
 		return;
 	cmpd_openssl_errstr(errs, sizeof(errs));
@@ -237,8 +242,11 @@ auth_check_sig(struct tca_txn *txn, const OSSL_CMP_MSG *req)
 		    "request signer not trusted: a supplier certificate "
 		    "(IDevID) may protect only ir and genm");
 	else
+		/* certRevoked says what a revoked signer needs: a new
+		 * enrollment, not another trust anchor. */
 		auth_refuse(txn,
-		    TCA_FAIL(signerNotTrusted) | TCA_FAIL(badMessageCheck),
+		    TCA_FAIL(signerNotTrusted) | TCA_FAIL(badMessageCheck) |
+		        (auth_path_revoked ? TCA_FAIL(certRevoked) : 0),
 		    "request signer not trusted: %s", errs);
 }
 

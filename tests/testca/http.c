@@ -1,6 +1,8 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "fileio.h"
 #include "log.h"
 
 /* Bounds a request body; PKIMessages with certificate chains are a few
@@ -19,10 +22,21 @@
 #define HTTP_IDLE_SECS 60u
 #define HTTP_BACKLOG   256u
 #define HTTP_CMP_CTYPE "application/pkixcmp"
+/* Bounds a PEM file given for TLS. */
+#define HTTP_PEM_MAX  (1u << 20)
+#define HTTP_OPTS_MAX 16
+
+/* A PEM file's contents, NUL-terminated as libmicrohttpd wants them. */
+struct http_pem {
+	uint8_t *data;
+	size_t len;
+};
 
 struct tca_http {
 	struct MHD_Daemon *daemon;
 	struct tca_server *srv;
+	/* With TLS: kept until the daemon stops. */
+	struct http_pem cert, key, client_ca;
 };
 
 /* One request: its body, or the HTTP error it gets. */
@@ -193,6 +207,82 @@ http_reply_cmp(
 	return http_queue(c, MHD_HTTP_OK, rsp, HTTP_CMP_CTYPE);
 }
 
+/*
+ * TLS client authentication. libmicrohttpd asks for a client certificate
+ * when given trust anchors (GNUTLS_CERT_REQUEST) but leaves verifying it
+ * to the application. We verify it inside the handshake, so that a client
+ * without a good certificate never gets a connection, and say why in the
+ * log. (GNUTLS_CERT_REQUIRE would end a handshake without a certificate
+ * before our check runs, and so without a reason in the log.)
+ */
+static int
+http_tls_verify(gnutls_session_t session, char *why, size_t len)
+{
+	gnutls_typed_vdata_st purpose = { .type = GNUTLS_DT_KEY_PURPOSE_OID,
+		.data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT };
+	gnutls_datum_t text = { NULL, 0 };
+	unsigned int status = 0;
+	int rv = gnutls_certificate_verify_peers(session, &purpose, 1, &status);
+
+	if (rv == GNUTLS_E_SUCCESS && status == 0)
+		return 0;
+	if (rv != GNUTLS_E_SUCCESS)
+		snprintf(why, len, "%s", gnutls_strerror(rv));
+	else if (gnutls_certificate_verification_status_print(
+	             status, GNUTLS_CRT_X509, &text, 0) == GNUTLS_E_SUCCESS)
+		snprintf(why, len, "%s", (const char *)text.data);
+	else
+		snprintf(why, len, "verification status 0x%x", status);
+	gnutls_free(text.data);
+	/* GnuTLS ends its texts with a space. */
+	for (size_t n = strlen(why); n > 0 && why[n - 1] == ' '; n--)
+		why[n - 1] = '\0';
+	return -1;
+}
+
+static int
+http_tls_verify_cb(gnutls_session_t session)
+{
+	char why[256];
+
+	if (http_tls_verify(session, why, sizeof(why)) == 0)
+		return 0;
+	log_warn("TLS: handshake refused: client certificate: %s", why);
+	return GNUTLS_E_CERTIFICATE_ERROR;
+}
+
+/* Called before the handshake of each new connection, on its thread. */
+static void
+http_conn_cb(void *cls, struct MHD_Connection *c, void **socket_ctx,
+    enum MHD_ConnectionNotificationCode code)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	(void)cls;
+	(void)socket_ctx;
+	if (code != MHD_CONNECTION_NOTIFY_STARTED)
+		return;
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci != NULL && ci->tls_session != NULL)
+		gnutls_session_set_verify_function(
+		    ci->tls_session, http_tls_verify_cb);
+}
+
+/* Belt and braces for the handshake's check, before each request. */
+static int
+http_tls_peer_verified(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	char why[256] = "no TLS session";
+
+	if (ci != NULL && ci->tls_session != NULL &&
+	    http_tls_verify(ci->tls_session, why, sizeof(why)) == 0)
+		return 1;
+	log_warn("TLS: request refused: client certificate: %s", why);
+	return 0;
+}
+
 static enum MHD_Result
 http_access_cb(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload_data,
@@ -203,6 +293,9 @@ http_access_cb(void *cls, struct MHD_Connection *c, const char *url,
 
 	(void)url;
 	(void)version;
+	if (r == NULL && http->client_ca.data != NULL &&
+	    !http_tls_peer_verified(c))
+		return MHD_NO; /* closes the connection */
 	if (r == NULL) {
 		http_ack_now(c);
 		*req_cls = http_req_new(c, method);
@@ -218,35 +311,103 @@ http_access_cb(void *cls, struct MHD_Connection *c, const char *url,
 	return http_reply_cmp(http, c, r);
 }
 
+static cmpd_err
+http_pem_read(const char *path, struct http_pem *pem)
+{
+	cmpd_err rv = path != NULL
+	    ? cmpd_file_read(path, HTTP_PEM_MAX, 0, &pem->data, &pem->len)
+	    : CMPD_OK;
+
+	if (rv != CMPD_OK)
+		log_err("cannot read %s: %s", path, cmpd_strerror(rv));
+	return rv;
+}
+
+static cmpd_err
+http_tls_load(struct tca_http *http, const struct tca_http_tls *tls)
+{
+	cmpd_err rv;
+
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		log_err("this libmicrohttpd has no TLS support");
+		return CMPD_EUNAVAIL;
+	}
+	rv = http_pem_read(tls->cert, &http->cert);
+	if (rv == CMPD_OK)
+		rv = http_pem_read(tls->key, &http->key);
+	if (rv == CMPD_OK)
+		rv = http_pem_read(tls->client_ca, &http->client_ca);
+	return rv;
+}
+
+/* The options of the daemon, ending with MHD_OPTION_END. */
+static void
+http_options(struct tca_http *http, const struct sockaddr_in *sa,
+    unsigned threads, struct MHD_OptionItem *o)
+{
+	size_t n = 0;
+
+	o[n++] = (struct MHD_OptionItem){ MHD_OPTION_SOCK_ADDR, 0, (void *)sa };
+	o[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_COMPLETED,
+		(intptr_t)http_done_cb, NULL };
+	o[n++] = (struct MHD_OptionItem){ MHD_OPTION_CONNECTION_TIMEOUT,
+		HTTP_IDLE_SECS, NULL };
+	o[n++] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_BACKLOG_SIZE,
+		HTTP_BACKLOG, NULL };
+	/* A pool of one is no pool: MHD wants the option left out. */
+	if (threads > 1)
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_THREAD_POOL_SIZE,
+			(intptr_t)threads, NULL };
+	if (http->cert.data != NULL) {
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0,
+			http->cert.data };
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0,
+			http->key.data };
+	}
+	if (http->client_ca.data != NULL) {
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0,
+			http->client_ca.data };
+		o[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+			(intptr_t)http_conn_cb, NULL };
+	}
+	o[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+}
+
+/*
+ * libmicrohttpd sets SO_REUSEADDR on the socket it listens on (unless
+ * MHD_OPTION_LISTENING_ADDRESS_REUSE says otherwise), so a fixed port is
+ * free again as soon as the previous server stopped, even while its
+ * connections linger in TIME_WAIT. We leave that option alone: its "1"
+ * adds SO_REUSEPORT, which would let two CAs share a port.
+ */
 cmpd_err
 tca_http_start(struct tca_server *srv, uint16_t port, unsigned threads,
-    struct tca_http **out, uint16_t *bound)
+    const struct tca_http_tls *tls, struct tca_http **out, uint16_t *bound)
 {
 	struct tca_http *http = calloc(1, sizeof(*http));
 	struct sockaddr_in sa = { .sin_family = AF_INET,
 		.sin_port = htons(port),
 		.sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct MHD_OptionItem opts[] = {
-		{ MHD_OPTION_SOCK_ADDR, 0, &sa },
-		{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)http_done_cb, NULL },
-		{ MHD_OPTION_CONNECTION_TIMEOUT, HTTP_IDLE_SECS, NULL },
-		{ MHD_OPTION_LISTEN_BACKLOG_SIZE, HTTP_BACKLOG, NULL },
-		/* A pool of one is no pool: MHD wants the option left out. */
-		{ threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END,
-		    (intptr_t)threads, NULL },
-		{ MHD_OPTION_END, 0, NULL },
-	};
+	struct MHD_OptionItem opts[HTTP_OPTS_MAX];
 	const union MHD_DaemonInfo *info;
+	unsigned flags =
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
 
 	if (http == NULL)
 		return CMPD_ENOMEM;
 	http->srv = srv;
-	http->daemon = MHD_start_daemon(
-	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG,
-	    port, NULL, NULL, http_access_cb, http,
-	    /* First, so that MHD reports everything through it. */
-	    MHD_OPTION_EXTERNAL_LOGGER, http_log_cb, NULL, MHD_OPTION_ARRAY,
-	    opts, MHD_OPTION_END);
+	if (tls != NULL && http_tls_load(http, tls) != CMPD_OK) {
+		tca_http_stop(http);
+		return CMPD_EINVAL;
+	}
+	if (tls != NULL)
+		flags |= MHD_USE_TLS;
+	http_options(http, &sa, threads, opts);
+	http->daemon =
+	    MHD_start_daemon(flags, port, NULL, NULL, http_access_cb, http,
+	        /* First, so that MHD reports everything through it. */
+	        MHD_OPTION_EXTERNAL_LOGGER, http_log_cb, NULL, MHD_OPTION_ARRAY,
+	        opts, MHD_OPTION_END);
 	info = http->daemon
 	    ? MHD_get_daemon_info(http->daemon, MHD_DAEMON_INFO_BIND_PORT)
 	    : NULL;
@@ -267,5 +428,8 @@ tca_http_stop(struct tca_http *http)
 		return;
 	if (http->daemon != NULL)
 		MHD_stop_daemon(http->daemon);
+	cmpd_file_free(http->cert.data, http->cert.len);
+	cmpd_file_free(http->key.data, http->key.len);
+	cmpd_file_free(http->client_ca.data, http->client_ca.len);
 	free(http);
 }

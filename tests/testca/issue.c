@@ -6,12 +6,10 @@
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "util.h"
-
-/* Certificates start 5 minutes in the past, for clocks a little behind. */
-#define TCA_BACKDATE_SECONDS 300
 
 static cmpd_err
 cert_set_serial(X509 *cert)
@@ -37,9 +35,21 @@ out:
 	return rv;
 }
 
+/* Both times from one reading of the clock, so that the lifetime is exact. */
+static int
+cert_set_validity(X509 *cert, long seconds)
+{
+	time_t now = time(NULL);
+	long back =
+	    seconds < TCA_SHORT_LIFETIME_SECONDS ? 1 : TCA_BACKDATE_SECONDS;
+
+	return X509_time_adj(X509_getm_notBefore(cert), -back, &now) != NULL &&
+	    X509_time_adj(X509_getm_notAfter(cert), seconds, &now) != NULL;
+}
+
 cmpd_err
-tca_cert_new(
-    const X509_NAME *subject, EVP_PKEY *pub, X509 *issuer, int days, X509 **out)
+tca_cert_new(const X509_NAME *subject, EVP_PKEY *pub, X509 *issuer,
+    long seconds, X509 **out)
 {
 	X509 *cert = X509_new();
 	const X509_NAME *iname =
@@ -49,9 +59,7 @@ tca_cert_new(
 	    cert_set_serial(cert) != CMPD_OK ||
 	    !X509_set_subject_name(cert, subject) ||
 	    !X509_set_issuer_name(cert, iname) || !X509_set_pubkey(cert, pub) ||
-	    X509_gmtime_adj(X509_getm_notBefore(cert), -TCA_BACKDATE_SECONDS) ==
-	        NULL ||
-	    X509_time_adj_ex(X509_getm_notAfter(cert), days, 0, NULL) == NULL) {
+	    !cert_set_validity(cert, seconds)) {
 		cmpd_log_openssl(CMPD_LOG_ERR, "building a certificate");
 		X509_free(cert);
 		return CMPD_ECRYPTO;
@@ -97,7 +105,7 @@ tca_cert_sign(X509 *cert, EVP_PKEY *key)
 }
 
 cmpd_err
-tca_issuer_init(struct tca_issuer *iss, X509 *cert, EVP_PKEY *key, int days)
+tca_issuer_init(struct tca_issuer *iss, X509 *cert, EVP_PKEY *key, long seconds)
 {
 	memset(iss, 0, sizeof(*iss));
 	if (!X509_up_ref(cert))
@@ -106,7 +114,7 @@ tca_issuer_init(struct tca_issuer *iss, X509 *cert, EVP_PKEY *key, int days)
 	if (!EVP_PKEY_up_ref(key))
 		return CMPD_ECRYPTO;
 	iss->key = key;
-	iss->validity_days = days;
+	iss->validity_seconds = seconds;
 	/* The subject certificate is not needed for these; AKI takes the
 	 * key identifier from the CA certificate's SKI. */
 	iss->bc =
@@ -208,7 +216,8 @@ tca_issuer_issue(const struct tca_issuer *iss, EVP_PKEY *pub,
 	X509 *cert = NULL;
 	cmpd_err rv;
 
-	rv = tca_cert_new(subject, pub, iss->cert, iss->validity_days, &cert);
+	rv =
+	    tca_cert_new(subject, pub, iss->cert, iss->validity_seconds, &cert);
 	if (rv == CMPD_OK)
 		rv = issue_add_exts(iss, cert, pub, san);
 	if (rv == CMPD_OK)

@@ -14,7 +14,7 @@
 struct tca_issuer {
 	X509 *cert;
 	EVP_PKEY *key;
-	int validity_days;
+	long validity_seconds;
 	/* Extensions every end-entity certificate carries, made once. */
 	X509_EXTENSION *bc;
 	X509_EXTENSION *ku_sig;
@@ -23,13 +23,21 @@ struct tca_issuer {
 	X509_EXTENSION *aki;
 };
 
+/* Certificates start this long before they are made, for clocks a little
+ * behind... */
+#define TCA_BACKDATE_SECONDS 300
+/* ...except when they live shorter than this: then they start 1 s before,
+ * so that a percentage of a lifetime of seconds means what it says. */
+#define TCA_SHORT_LIFETIME_SECONDS 86400L
+
 /*
  * A new unsigned version 3 certificate for pub: random 128-bit serial,
- * subject, validity from 5 minutes ago to days from now, issuer name from
- * issuer (NULL: self-issued, the subject).
+ * subject, issuer name from issuer (NULL: self-issued, the subject),
+ * notAfter = now + seconds and notBefore = now - TCA_BACKDATE_SECONDS, or
+ * now - 1 when seconds < TCA_SHORT_LIFETIME_SECONDS.
  */
 cmpd_err tca_cert_new(const X509_NAME *subject, EVP_PKEY *pub, X509 *issuer,
-    int days, X509 **out);
+    long seconds, X509 **out);
 
 /*
  * Adds the extension nid made from an openssl.cnf style value, e.g.
@@ -40,9 +48,10 @@ cmpd_err tca_cert_add_ext(X509 *cert, X509 *issuer, int nid, const char *value);
 /* Signs cert with key and SHA-256 (no digest for Ed25519 keys). */
 cmpd_err tca_cert_sign(X509 *cert, EVP_PKEY *key);
 
-/* Takes references to cert and key; days is the end-entity validity. */
+/* Takes references to cert and key; seconds is the end-entity lifetime
+ * (see tca_cert_new). */
 cmpd_err tca_issuer_init(
-    struct tca_issuer *iss, X509 *cert, EVP_PKEY *key, int days);
+    struct tca_issuer *iss, X509 *cert, EVP_PKEY *key, long seconds);
 void tca_issuer_fini(struct tca_issuer *iss);
 
 /*

@@ -3,12 +3,15 @@
  *
  *   cmpd-testca init DIR
  *   cmpd-testca serve DIR [--port N] [--port-file FILE] [--poll N]
- *       [--check-after SECONDS] [--validity-days N]
+ *       [--check-after SECONDS] [--validity-days N] [--validity-seconds N]
  *       [--grant-implicit-confirm] [--threads N] [--quiet]
  *       [--idle-timeout SECONDS] [--log-level LEVEL]
+ *       [--tls-cert FILE --tls-key FILE [--tls-client-ca FILE]]
+ *       [--no-root-update | --bad-root-update] [--no-template]
+ *       [--refuse OP]...
  *
- * `init` writes a fresh test PKI; `serve` answers CMP over HTTP on
- * 127.0.0.1 until SIGTERM or SIGINT. See README.md.
+ * `init` writes a fresh test PKI; `serve` answers CMP over HTTP or HTTPS
+ * on 127.0.0.1 until SIGTERM or SIGINT. See README.md.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -35,6 +38,7 @@ struct serve_args {
 	int port;
 	int threads;
 	int log_level;
+	struct tca_http_tls tls; /* HTTPS when tls.cert is set */
 	struct tca_serve_opts opts;
 };
 
@@ -47,12 +51,17 @@ usage(void)
 	    "[--poll N]\n"
 	    "           [--check-after SECONDS] [--validity-days N] "
 	    "[--grant-implicit-confirm]\n"
-	    "           [--threads N] [--quiet] [--idle-timeout SECONDS]\n"
-	    "           [--log-level LEVEL]\n");
+	    "           [--validity-seconds N] [--threads N] [--quiet]\n"
+	    "           [--idle-timeout SECONDS] [--log-level LEVEL]\n"
+	    "           [--tls-cert FILE --tls-key FILE "
+	    "[--tls-client-ca FILE]]\n"
+	    "           [--no-root-update | --bad-root-update] "
+	    "[--no-template]\n"
+	    "           [--refuse ir|cr|kur|p10cr|rr|genm]...\n");
 }
 
 static int
-parse_int(const char *s, int min, int max, int *out)
+parse_long(const char *s, long min, long max, long *out)
 {
 	char *end = NULL;
 	long v;
@@ -61,8 +70,53 @@ parse_int(const char *s, int min, int max, int *out)
 	v = strtol(s, &end, 10);
 	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
 		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_int(const char *s, int min, int max, int *out)
+{
+	long v;
+
+	if (parse_long(s, min, max, &v) != 0)
+		return -1;
 	*out = (int)v;
 	return 0;
+}
+
+/* The options of issue 3's tests: HTTPS and the CA's answers. */
+static int
+parse_option_more(struct serve_args *a, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'V': /* 100 years at most */
+		return parse_long(
+		    arg, 1, 3155760000L, &a->opts.validity_seconds);
+	case 'T':
+		a->tls.cert = arg;
+		return 0;
+	case 'K':
+		a->tls.key = arg;
+		return 0;
+	case 'C':
+		a->tls.client_ca = arg;
+		return 0;
+	case 'n':
+	case 'b':
+		if (a->opts.root_update != TCA_ROOT_UPDATE_GOOD)
+			return -1; /* only one of them */
+		a->opts.root_update =
+		    opt == 'n' ? TCA_ROOT_UPDATE_NONE : TCA_ROOT_UPDATE_BAD;
+		return 0;
+	case 'x':
+		a->opts.no_template = 1;
+		return 0;
+	case 'r':
+		return tca_serve_opts_refuse(&a->opts, arg) == CMPD_OK ? 0 : -1;
+	default:
+		return -1;
+	}
 }
 
 static int
@@ -94,7 +148,7 @@ parse_option(struct serve_args *a, int opt, const char *arg)
 		a->log_level = cmpd_log_level_parse(arg);
 		return a->log_level < 0 ? -1 : 0;
 	default:
-		return -1;
+		return parse_option_more(a, opt, arg);
 	}
 }
 
@@ -112,24 +166,41 @@ parse_serve(int argc, char **argv, struct serve_args *a)
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "idle-timeout", required_argument, NULL, 'i' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "validity-seconds", required_argument, NULL, 'V' },
+		{ "tls-cert", required_argument, NULL, 'T' },
+		{ "tls-key", required_argument, NULL, 'K' },
+		{ "tls-client-ca", required_argument, NULL, 'C' },
+		{ "no-root-update", no_argument, NULL, 'n' },
+		{ "bad-root-update", no_argument, NULL, 'b' },
+		{ "no-template", no_argument, NULL, 'x' },
+		{ "refuse", required_argument, NULL, 'r' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int opt;
+	int opt, idx = 0;
 
 	*a = (struct serve_args){ .threads = 4,
 		.log_level = CMPD_LOG_INFO,
 		.opts = { .check_after = 1,
 		    .validity_days = 30,
 		    .idle_seconds = TCA_TXN_IDLE_SECONDS } };
-	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1)
-		if (parse_option(a, opt, optarg) != 0) {
-			fprintf(stderr, "cmpd-testca: bad option %s%s%s\n",
-			    argv[optind - 1], optarg ? " " : "",
-			    optarg ? optarg : "");
+	while ((opt = getopt_long(argc, argv, "", longopts, &idx)) != -1)
+		if (opt == '?' || parse_option(a, opt, optarg) != 0) {
+			if (opt != '?')
+				fprintf(stderr,
+				    "cmpd-testca: bad option --%s%s%s\n",
+				    longopts[idx].name, optarg ? " " : "",
+				    optarg ? optarg : "");
 			return -1;
 		}
 	if (optind != argc - 1)
 		return -1;
+	if ((a->tls.cert == NULL) != (a->tls.key == NULL) ||
+	    (a->tls.client_ca != NULL && a->tls.cert == NULL)) {
+		fprintf(stderr,
+		    "cmpd-testca: --tls-cert and --tls-key go "
+		    "together; --tls-client-ca needs them\n");
+		return -1;
+	}
 	a->dir = argv[optind];
 	return 0;
 }
@@ -168,6 +239,38 @@ wait_for_signal(struct tca_server *srv, const sigset_t *sigs, int idle)
 	}
 }
 
+static void
+serve_log_start(const struct serve_args *a)
+{
+	static const char *const updates[TCA_ROOT_UPDATE_MAX] = { "newroot",
+		"none", "forged newWithOld" };
+	char validity[32], refused[64];
+	size_t used = 0;
+
+	if (a->opts.validity_seconds > 0)
+		snprintf(validity, sizeof(validity), "%ld s",
+		    a->opts.validity_seconds);
+	else
+		snprintf(validity, sizeof(validity), "%d days",
+		    a->opts.validity_days);
+	log_info("serving %s over %s with %d threads (poll %d, checkAfter "
+	         "%d s, validity %s, implicit confirmation %s)",
+	    a->dir,
+	    a->tls.cert == NULL            ? "HTTP"
+	        : a->tls.client_ca == NULL ? "HTTPS"
+	                                   : "HTTPS with client certificates",
+	    a->threads, a->opts.poll, a->opts.check_after, validity,
+	    a->opts.grant_implicit_confirm ? "granted" : "refused");
+	for (int t = 0; t < 32; t++)
+		if ((a->opts.refuse & (1u << t)) != 0)
+			used += snprintf(refused + used, sizeof(refused) - used,
+			    " %s", tca_body_name(t));
+	log_info("genm: root CA update %s, request template %s; refusing:%s",
+	    updates[a->opts.root_update],
+	    a->opts.no_template ? "none" : "O=cmpd test",
+	    used > 0 ? refused : " nothing");
+}
+
 static int
 testca_serve(const struct serve_args *a)
 {
@@ -185,8 +288,8 @@ testca_serve(const struct serve_args *a)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (tca_server_new(a->dir, &a->opts, &srv) != CMPD_OK ||
-	    tca_http_start(srv, (uint16_t)a->port, (unsigned)a->threads, &http,
-	        &port) != CMPD_OK)
+	    tca_http_start(srv, (uint16_t)a->port, (unsigned)a->threads,
+	        a->tls.cert != NULL ? &a->tls : NULL, &http, &port) != CMPD_OK)
 		goto out;
 	if (a->port_file != NULL && write_port_file(a->port_file, port)) {
 		log_err("cannot write the port file %s", a->port_file);
@@ -194,11 +297,7 @@ testca_serve(const struct serve_args *a)
 	}
 	printf("listening on 127.0.0.1:%u\n", (unsigned)port);
 	fflush(stdout);
-	log_info("serving %s with %d threads (poll %d, checkAfter %d s, "
-	         "validity %d days, implicit confirmation %s)",
-	    a->dir, a->threads, a->opts.poll, a->opts.check_after,
-	    a->opts.validity_days,
-	    a->opts.grant_implicit_confirm ? "granted" : "refused");
+	serve_log_start(a);
 	wait_for_signal(srv, &sigs, a->opts.idle_seconds);
 	status = 0;
 out:

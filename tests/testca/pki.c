@@ -55,6 +55,26 @@ static const struct pki_ext pki_ext_ee[] = {
 	{ NID_undef, NULL },
 };
 
+/* The CA's HTTPS server: clients reach it as localhost or 127.0.0.1. */
+static const struct pki_ext pki_ext_tls_server[] = {
+	{ NID_basic_constraints, "critical,CA:FALSE" },
+	{ NID_key_usage, "critical,digitalSignature" },
+	{ NID_ext_key_usage, "serverAuth" },
+	{ NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1" },
+	{ NID_subject_key_identifier, "hash" },
+	{ NID_authority_key_identifier, "keyid:always" },
+	{ NID_undef, NULL },
+};
+
+static const struct pki_ext pki_ext_tls_client[] = {
+	{ NID_basic_constraints, "critical,CA:FALSE" },
+	{ NID_key_usage, "critical,digitalSignature" },
+	{ NID_ext_key_usage, "clientAuth" },
+	{ NID_subject_key_identifier, "hash" },
+	{ NID_authority_key_identifier, "keyid:always" },
+	{ NID_undef, NULL },
+};
+
 enum pki_id {
 	PKI_ROOT,
 	PKI_CA,
@@ -65,40 +85,128 @@ enum pki_id {
 	PKI_ROGUE_ROOT,
 	PKI_ROGUE,
 	PKI_FIXED,
+	PKI_TLS_ROOT,
+	PKI_TLS_SERVER,
+	PKI_TLS_CLIENT,
+	PKI_NEWROOT,
+	PKI_NEWWITHOLD,
+	PKI_OLDWITHNEW,
 	PKI_ID_MAX
 };
 
 struct pki_entity {
-	const char *file; /* FILE.pem and FILE.key */
+	const char *file; /* FILE.pem and (unless key_of) FILE.key */
 	const char *cn;
 	const char *serial_number; /* subject serialNumber, or NULL */
 	int rsa;                   /* RSA-2048 instead of EC P-256 */
 	int issuer;                /* an enum pki_id, -1: self-signed */
+	int key_of; /* certifies the key of this enum pki_id, -1: a new one */
 	const struct pki_ext *exts;
 	int days;
 };
 
-/* In issuing order: every issuer precedes what it issues. The rogue
- * device impersonates device 0001 under an untrusted root. */
+/*
+ * In issuing order: every issuer precedes what it issues, every key owner
+ * what certifies its key. The rogue device impersonates device 0001 under
+ * an untrusted root. newroot is the root CA's successor; newwithold and
+ * oldwithnew are the two links of RFC 9810's root CA key update (the new
+ * root's name and key under the old root's signature, and the reverse).
+ */
 static const struct pki_entity pki_entities[PKI_ID_MAX] = {
-	[PKI_ROOT] = { "root", "cmpd Test Root CA", NULL, 0, -1, pki_ext_root,
-	    7300 },
-	[PKI_CA] = { "ca", "cmpd Test Issuing CA", NULL, 0, PKI_ROOT,
-	    pki_ext_subca, 3650 },
-	[PKI_SRV] = { "srv", "cmpd Test CMP Server", NULL, 0, PKI_CA,
-	    pki_ext_signer, 3650 },
-	[PKI_SUPPLIER_ROOT] = { "supplier-root", "cmpd Test Supplier CA", NULL,
-	    0, -1, pki_ext_root, 7300 },
-	[PKI_SUPPLIER] = { "supplier", "cmpd Test Device 0001", "0001", 0,
-	    PKI_SUPPLIER_ROOT, pki_ext_signer, 3650 },
-	[PKI_SUPPLIER_RSA] = { "supplier-rsa", "cmpd Test Device 0002", "0002",
-	    1, PKI_SUPPLIER_ROOT, pki_ext_signer, 3650 },
-	[PKI_ROGUE_ROOT] = { "rogue-root", "cmpd Test Rogue Supplier CA", NULL,
-	    0, -1, pki_ext_root, 7300 },
-	[PKI_ROGUE] = { "rogue", "cmpd Test Device 0001", "0001", 0,
-	    PKI_ROGUE_ROOT, pki_ext_signer, 3650 },
-	[PKI_FIXED] = { "fixed", "cmpd Test Fixed Certificate", NULL, 0, PKI_CA,
-	    pki_ext_ee, 3650 },
+	[PKI_ROOT] = { .file = "root",
+	    .cn = "cmpd Test Root CA",
+	    .issuer = -1,
+	    .key_of = -1,
+	    .exts = pki_ext_root,
+	    .days = 7300 },
+	[PKI_CA] = { .file = "ca",
+	    .cn = "cmpd Test Issuing CA",
+	    .issuer = PKI_ROOT,
+	    .key_of = -1,
+	    .exts = pki_ext_subca,
+	    .days = 3650 },
+	[PKI_SRV] = { .file = "srv",
+	    .cn = "cmpd Test CMP Server",
+	    .issuer = PKI_CA,
+	    .key_of = -1,
+	    .exts = pki_ext_signer,
+	    .days = 3650 },
+	[PKI_SUPPLIER_ROOT] = { .file = "supplier-root",
+	    .cn = "cmpd Test Supplier CA",
+	    .issuer = -1,
+	    .key_of = -1,
+	    .exts = pki_ext_root,
+	    .days = 7300 },
+	[PKI_SUPPLIER] = { .file = "supplier",
+	    .cn = "cmpd Test Device 0001",
+	    .serial_number = "0001",
+	    .issuer = PKI_SUPPLIER_ROOT,
+	    .key_of = -1,
+	    .exts = pki_ext_signer,
+	    .days = 3650 },
+	[PKI_SUPPLIER_RSA] = { .file = "supplier-rsa",
+	    .cn = "cmpd Test Device 0002",
+	    .serial_number = "0002",
+	    .rsa = 1,
+	    .issuer = PKI_SUPPLIER_ROOT,
+	    .key_of = -1,
+	    .exts = pki_ext_signer,
+	    .days = 3650 },
+	[PKI_ROGUE_ROOT] = { .file = "rogue-root",
+	    .cn = "cmpd Test Rogue Supplier CA",
+	    .issuer = -1,
+	    .key_of = -1,
+	    .exts = pki_ext_root,
+	    .days = 7300 },
+	[PKI_ROGUE] = { .file = "rogue",
+	    .cn = "cmpd Test Device 0001",
+	    .serial_number = "0001",
+	    .issuer = PKI_ROGUE_ROOT,
+	    .key_of = -1,
+	    .exts = pki_ext_signer,
+	    .days = 3650 },
+	[PKI_FIXED] = { .file = "fixed",
+	    .cn = "cmpd Test Fixed Certificate",
+	    .issuer = PKI_CA,
+	    .key_of = -1,
+	    .exts = pki_ext_ee,
+	    .days = 3650 },
+	[PKI_TLS_ROOT] = { .file = "tls-root",
+	    .cn = "cmpd Test TLS Root",
+	    .issuer = -1,
+	    .key_of = -1,
+	    .exts = pki_ext_root,
+	    .days = 7300 },
+	[PKI_TLS_SERVER] = { .file = "tls-server",
+	    .cn = "cmpd Test TLS Server",
+	    .issuer = PKI_TLS_ROOT,
+	    .key_of = -1,
+	    .exts = pki_ext_tls_server,
+	    .days = 3650 },
+	[PKI_TLS_CLIENT] = { .file = "tls-client",
+	    .cn = "cmpd Test TLS Client",
+	    .issuer = PKI_TLS_ROOT,
+	    .key_of = -1,
+	    .exts = pki_ext_tls_client,
+	    .days = 3650 },
+	[PKI_NEWROOT] = { .file = "newroot",
+	    .cn = "cmpd Test Root CA 2",
+	    .issuer = -1,
+	    .key_of = -1,
+	    .exts = pki_ext_root,
+	    .days = 7300 },
+	[PKI_NEWWITHOLD] = { .file = "newwithold",
+	    .cn = "cmpd Test Root CA 2",
+	    .issuer = PKI_ROOT,
+	    .key_of = PKI_NEWROOT,
+	    .exts = pki_ext_root,
+	    .days = 7300 },
+	[PKI_OLDWITHNEW] = { .file = "oldwithnew",
+	    .cn = "cmpd Test Root CA",
+	    .issuer = PKI_NEWROOT,
+	    .key_of = PKI_ROOT,
+	    .exts = pki_ext_root,
+	    .days = 7300 },
 };
 
 struct pki_made {
@@ -119,27 +227,36 @@ pki_write(
 	    path, buf, len, mode, (uid_t)-1, (gid_t)-1);
 }
 
-/* Writes FILE.pem and FILE.key from a memory BIO each. */
+/* Writes DIR/FILE.EXT from the memory BIO bio. */
+static cmpd_err
+pki_write_bio(
+    const char *dir, const char *file, const char *ext, BIO *bio, mode_t mode)
+{
+	char name[256];
+	char *data = NULL;
+	long len = BIO_get_mem_data(bio, &data);
+
+	if (len < 0 ||
+	    snprintf(name, sizeof(name), "%s.%s", file, ext) >=
+	        (int)sizeof(name))
+		return CMPD_EINVAL;
+	return pki_write(dir, name, data, (size_t)len, mode);
+}
+
+/* Writes FILE.pem and, when key is not NULL, FILE.key (mode 0600). */
 static cmpd_err
 pki_write_pair(const char *dir, const char *file, X509 *cert, EVP_PKEY *key)
 {
 	BIO *bc = BIO_new(BIO_s_mem()), *bk = BIO_new(BIO_s_mem());
-	char name[256];
-	char *data;
-	long len;
 	cmpd_err rv = CMPD_ECRYPTO;
 
 	if (bc == NULL || bk == NULL || !PEM_write_bio_X509(bc, cert) ||
-	    !PEM_write_bio_PrivateKey(bk, key, NULL, NULL, 0, NULL, NULL))
+	    (key != NULL &&
+	        !PEM_write_bio_PrivateKey(bk, key, NULL, NULL, 0, NULL, NULL)))
 		goto out;
-	snprintf(name, sizeof(name), "%s.key", file);
-	len = BIO_get_mem_data(bk, &data);
-	rv = pki_write(dir, name, data, (size_t)len, 0600);
-	if (rv != CMPD_OK)
-		goto out;
-	snprintf(name, sizeof(name), "%s.pem", file);
-	len = BIO_get_mem_data(bc, &data);
-	rv = pki_write(dir, name, data, (size_t)len, 0644);
+	rv = key != NULL ? pki_write_bio(dir, file, "key", bk, 0600) : CMPD_OK;
+	if (rv == CMPD_OK)
+		rv = pki_write_bio(dir, file, "pem", bc, 0644);
 out:
 	BIO_free(bc);
 	BIO_free_all(bk);
@@ -164,6 +281,18 @@ pki_name(const struct pki_entity *e)
 	return name;
 }
 
+/* The entity's key: a new one, or another reference to key_of's. */
+static EVP_PKEY *
+pki_key(struct pki_made *m, const struct pki_entity *e)
+{
+	EVP_PKEY *shared = e->key_of < 0 ? NULL : m->key[e->key_of];
+
+	if (shared != NULL)
+		return EVP_PKEY_up_ref(shared) ? shared : NULL;
+	return e->rsa ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
+	              : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+}
+
 static cmpd_err
 pki_make_one(struct pki_made *m, enum pki_id id)
 {
@@ -173,12 +302,11 @@ pki_make_one(struct pki_made *m, enum pki_id id)
 	EVP_PKEY *key;
 	cmpd_err rv = CMPD_ECRYPTO;
 
-	key = e->rsa ? EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048)
-	             : EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+	key = pki_key(m, e);
 	m->key[id] = key;
 	if (key == NULL || (name = pki_name(e)) == NULL)
 		goto out;
-	rv = tca_cert_new(name, key, issuer, e->days, &m->cert[id]);
+	rv = tca_cert_new(name, key, issuer, e->days * 86400L, &m->cert[id]);
 	for (const struct pki_ext *x = e->exts;
 	     rv == CMPD_OK && x->nid != NID_undef; x++)
 		rv = tca_cert_add_ext(m->cert[id], issuer, x->nid, x->value);
@@ -233,8 +361,8 @@ tca_pki_init(const char *dir)
 	for (int id = 0; id < PKI_ID_MAX && rv == CMPD_OK; id++)
 		rv = pki_make_one(&m, (enum pki_id)id);
 	for (int id = 0; id < PKI_ID_MAX && rv == CMPD_OK; id++)
-		rv = pki_write_pair(
-		    dir, pki_entities[id].file, m.cert[id], m.key[id]);
+		rv = pki_write_pair(dir, pki_entities[id].file, m.cert[id],
+		    pki_entities[id].key_of < 0 ? m.key[id] : NULL);
 	if (rv == CMPD_OK)
 		rv = pki_write_mac(dir);
 	for (int id = 0; id < PKI_ID_MAX; id++) {

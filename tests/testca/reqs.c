@@ -73,6 +73,68 @@ reqs_fail(struct tca_txn *txn, int reason, const char *text)
 	return 0;
 }
 
+/* The text of every --refuse refusal. */
+#define REQS_REFUSED "refused by --refuse"
+
+/* Whether --refuse names req's type; if so, records the denial. */
+static int
+reqs_refused_by_option(struct tca_txn *txn, const OSSL_CMP_MSG *req)
+{
+	int type = OSSL_CMP_MSG_get_bodytype(req);
+
+	if (type < 0 || type >= 32 ||
+	    (txn->srv->opts.refuse & (1u << type)) == 0)
+		return 0;
+	reqs_deny(txn, TCA_FAIL(badRequest), "%s", REQS_REFUSED);
+	return 1;
+}
+
+/*
+ * OpenSSL answers a failed genm with an error message whose statusString
+ * is the reason string of the error raised and whose errorDetails is its
+ * data; a reason of our own library makes the statusString ours.
+ */
+static int reqs_err_lib;
+static ERR_STRING_DATA reqs_err_strings[] = {
+	{ 1, REQS_REFUSED },
+	{ 0, NULL },
+};
+
+static void
+reqs_err_init(void)
+{
+	reqs_err_lib = ERR_get_next_error_library();
+	ERR_load_strings(reqs_err_lib, reqs_err_strings);
+}
+
+static int
+reqs_fail_refused(struct tca_txn *txn)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&once, reqs_err_init);
+	ERR_clear_error();
+	ERR_raise_data(reqs_err_lib, 1, "%s %s", tca_body_name(txn->first_type),
+	    REQS_REFUSED);
+	reqs_outcome(txn, "error: %s", REQS_REFUSED);
+	return 0;
+}
+
+/* RFC 5280 CRLReason names; 7 is not used. */
+static const char *
+reqs_crl_reason_name(int code)
+{
+	static const char *const names[] = { "unspecified", "keyCompromise",
+		"cACompromise", "affiliationChanged", "superseded",
+		"cessationOfOperation", "certificateHold", "value 7",
+		"removeFromCRL", "privilegeWithdrawn", "aACompromise" };
+
+	if (code < 0)
+		return "";
+	return code < (int)(sizeof(names) / sizeof(names[0])) ? names[code]
+	                                                      : "unknown";
+}
+
 /* What a certificate request asks for. */
 struct certreq {
 	EVP_PKEY *pub;
@@ -290,7 +352,8 @@ cb_cert_request(OSSL_CMP_SRV_CTX *ctx, const OSSL_CMP_MSG *req, int certReqId,
 
 	(void)certReqId;
 	*chainOut = NULL; /* the chain is in every response's extraCerts */
-	if (txn->refused || certreq_parse(txn, crm, p10cr, &cr) != 0 ||
+	if (txn->refused || reqs_refused_by_option(txn, req) ||
+	    certreq_parse(txn, crm, p10cr, &cr) != 0 ||
 	    (OSSL_CMP_MSG_get_bodytype(req) == TCA_BODY_KUR &&
 	        kur_check(txn, req, crm) != 0)) {
 		txn->cert_refused = 1;
@@ -326,8 +389,7 @@ cb_rr(OSSL_CMP_SRV_CTX *ctx, const OSSL_CMP_MSG *req, const X509_NAME *issuer,
 	int reason = tca_der_rr_reason(txn->der, txn->der_len);
 	cmpd_err rv;
 
-	(void)req;
-	if (txn->refused)
+	if (txn->refused || reqs_refused_by_option(txn, req))
 		return reqs_rejection(txn);
 	if (issuer == NULL || serial == NULL) {
 		reqs_deny(txn, TCA_FAIL(badCertId),
@@ -353,35 +415,9 @@ cb_rr(OSSL_CMP_SRV_CTX *ctx, const OSSL_CMP_MSG *req, const X509_NAME *issuer,
 		    "cannot record the revocation of %s", hex);
 	if (rv != CMPD_OK)
 		return reqs_rejection(txn);
-	reqs_outcome(txn, "revoked %s (reason %d)", hex, reason);
+	reqs_outcome(txn, "revoked %s (reason %d%s%s)", hex, reason,
+	    reason >= 0 ? " " : "", reqs_crl_reason_name(reason));
 	return OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_accepted, 0, NULL);
-}
-
-/* One answer ITAV: caCerts gets [ca, root], other types no value. */
-static OSSL_CMP_ITAV *
-genm_answer(struct tca_server *srv, const OSSL_CMP_ITAV *in)
-{
-	ASN1_OBJECT *type = OBJ_dup(OSSL_CMP_ITAV_get0_type(in));
-	ASN1_TYPE *value = NULL;
-	OSSL_CMP_ITAV *out;
-
-	if (type == NULL)
-		return NULL;
-	if (OBJ_obj2nid(type) == NID_id_it_caCerts) {
-		value = ASN1_TYPE_new();
-		if (value == NULL ||
-		    !ASN1_TYPE_set1(value, V_ASN1_SEQUENCE, srv->ca_certs)) {
-			ASN1_TYPE_free(value);
-			ASN1_OBJECT_free(type);
-			return NULL;
-		}
-	}
-	out = OSSL_CMP_ITAV_create(type, value);
-	if (out == NULL) {
-		ASN1_TYPE_free(value);
-		ASN1_OBJECT_free(type);
-	}
-	return out;
 }
 
 static int
@@ -393,15 +429,17 @@ cb_genm(OSSL_CMP_SRV_CTX *ctx, const OSSL_CMP_MSG *req,
 	char names[TCA_WHY_MAX] = "";
 	size_t used = 0;
 
-	(void)req;
 	if (txn->refused)
 		return reqs_fail(
 		    txn, CMP_R_ERROR_VALIDATING_PROTECTION, txn->why);
+	if (reqs_refused_by_option(txn, req))
+		return reqs_fail_refused(txn);
 	itavs = sk_OSSL_CMP_ITAV_new_null();
 	for (int i = 0; itavs != NULL && i < sk_OSSL_CMP_ITAV_num(in); i++) {
 		const OSSL_CMP_ITAV *q = sk_OSSL_CMP_ITAV_value(in, i);
-		OSSL_CMP_ITAV *a = genm_answer(txn->srv, q);
 		char name[80];
+		OSSL_CMP_ITAV *a =
+		    tca_genm_answer(txn->srv, q, name, sizeof(name));
 
 		if (a == NULL || !sk_OSSL_CMP_ITAV_push(itavs, a)) {
 			OSSL_CMP_ITAV_free(a);
@@ -409,7 +447,6 @@ cb_genm(OSSL_CMP_SRV_CTX *ctx, const OSSL_CMP_MSG *req,
 			return reqs_fail(txn, CMP_R_ERROR_CREATING_GENP,
 			    "cannot make the genp");
 		}
-		OBJ_obj2txt(name, sizeof(name), OSSL_CMP_ITAV_get0_type(q), 0);
 		if (used < sizeof(names))
 			used += (size_t)snprintf(
 			    names + used, sizeof(names) - used, " %s", name);

@@ -24,6 +24,21 @@ tca_body_name(int type)
 	return type >= 0 && type < TCA_BODY_MAX ? body_names[type] : "body?";
 }
 
+/* The requests --refuse may name: those that start a transaction. */
+static const int refusable[] = { TCA_BODY_IR, TCA_BODY_CR, TCA_BODY_KUR,
+	TCA_BODY_P10CR, TCA_BODY_RR, TCA_BODY_GENM };
+
+cmpd_err
+tca_serve_opts_refuse(struct tca_serve_opts *opts, const char *op)
+{
+	for (size_t i = 0; i < sizeof(refusable) / sizeof(refusable[0]); i++)
+		if (strcmp(op, body_names[refusable[i]]) == 0) {
+			opts->refuse |= 1u << refusable[i];
+			return CMPD_OK;
+		}
+	return CMPD_EINVAL;
+}
+
 /*
  * The OpenSSL CMP log callback has no user argument, so the first error a
  * request produced is kept per thread (one request is answered by one
@@ -43,8 +58,8 @@ tca_cmp_log_cb(const char *func, const char *file, int line,
 	return 1;
 }
 
-static cmpd_err
-load_cert(const char *dir, const char *file, X509 **out)
+cmpd_err
+tca_load_cert(const char *dir, const char *file, X509 **out)
 {
 	char path[4096];
 	BIO *bio;
@@ -63,8 +78,8 @@ load_cert(const char *dir, const char *file, X509 **out)
 	return CMPD_OK;
 }
 
-static cmpd_err
-load_key(const char *dir, const char *file, X509 *cert, EVP_PKEY **out)
+cmpd_err
+tca_load_key(const char *dir, const char *file, X509 *cert, EVP_PKEY **out)
 {
 	char path[4096];
 	BIO *bio;
@@ -115,30 +130,6 @@ load_line(const char *dir, const char *file, ASN1_OCTET_STRING **out)
 	return rv;
 }
 
-/* The DER SEQUENCE OF Certificate answering genm caCerts. */
-static cmpd_err
-make_ca_certs(X509 *ca, X509 *root, ASN1_STRING **out)
-{
-	int la = i2d_X509(ca, NULL), lr = i2d_X509(root, NULL);
-	int total = ASN1_object_size(1, la + lr, V_ASN1_SEQUENCE);
-	unsigned char *buf, *p;
-	ASN1_STRING *s;
-
-	if (la <= 0 || lr <= 0 || total <= 0 ||
-	    (buf = OPENSSL_malloc((size_t)total)) == NULL)
-		return CMPD_ENOMEM;
-	p = buf;
-	ASN1_put_object(&p, 1, la + lr, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
-	if (i2d_X509(ca, &p) != la || i2d_X509(root, &p) != lr ||
-	    (s = ASN1_STRING_type_new(V_ASN1_SEQUENCE)) == NULL) {
-		OPENSSL_free(buf);
-		return CMPD_ENOMEM;
-	}
-	ASN1_STRING_set0(s, buf, total);
-	*out = s;
-	return CMPD_OK;
-}
-
 static cmpd_err
 stack_of(X509 *a, X509 *b, STACK_OF(X509) * *out)
 {
@@ -160,22 +151,25 @@ server_load(struct tca_server *srv, const char *dir)
 	EVP_PKEY *ca_key = NULL;
 	cmpd_err rv;
 
-	rv = load_cert(dir, "ca.pem", &ca);
+	rv = tca_load_cert(dir, "ca.pem", &ca);
 	if (rv == CMPD_OK)
-		rv = load_key(dir, "ca.key", ca, &ca_key);
+		rv = tca_load_key(dir, "ca.key", ca, &ca_key);
 	if (rv == CMPD_OK)
-		rv = tca_issuer_init(
-		    &srv->issuer, ca, ca_key, srv->opts.validity_days);
+		rv = tca_issuer_init(&srv->issuer, ca, ca_key,
+		    srv->opts.validity_seconds > 0
+		        ? srv->opts.validity_seconds
+		        : srv->opts.validity_days * 86400L);
 	X509_free(ca);
 	EVP_PKEY_free(ca_key);
 	if (rv == CMPD_OK)
-		rv = load_cert(dir, "root.pem", &srv->root);
+		rv = tca_load_cert(dir, "root.pem", &srv->root);
 	if (rv == CMPD_OK)
-		rv = load_cert(dir, "supplier-root.pem", &srv->supplier_root);
+		rv = tca_load_cert(
+		    dir, "supplier-root.pem", &srv->supplier_root);
 	if (rv == CMPD_OK)
-		rv = load_cert(dir, "srv.pem", &srv->srv_cert);
+		rv = tca_load_cert(dir, "srv.pem", &srv->srv_cert);
 	if (rv == CMPD_OK)
-		rv = load_key(dir, "srv.key", srv->srv_cert, &srv->srv_key);
+		rv = tca_load_key(dir, "srv.key", srv->srv_cert, &srv->srv_key);
 	if (rv == CMPD_OK)
 		rv = load_line(dir, "mac-ref.txt", &srv->mac_ref);
 	if (rv == CMPD_OK)
@@ -184,7 +178,7 @@ server_load(struct tca_server *srv, const char *dir)
 }
 
 static cmpd_err
-server_prepare(struct tca_server *srv)
+server_prepare(struct tca_server *srv, const char *dir)
 {
 	X509 *both[2] = { srv->root, srv->supplier_root };
 	cmpd_err rv;
@@ -197,7 +191,7 @@ server_prepare(struct tca_server *srv)
 	if (rv == CMPD_OK)
 		rv = tca_auth_store_new(srv, both, 1, &srv->store_own);
 	if (rv == CMPD_OK)
-		rv = make_ca_certs(srv->issuer.cert, srv->root, &srv->ca_certs);
+		rv = tca_genm_init(srv, dir);
 	return rv;
 }
 
@@ -214,7 +208,7 @@ tca_server_new(
 	srv->opts = *opts;
 	rv = server_load(srv, dir);
 	if (rv == CMPD_OK)
-		rv = server_prepare(srv);
+		rv = server_prepare(srv, dir);
 	if (rv == CMPD_OK)
 		rv = tca_registry_open(dir, &srv->reg);
 	if (rv == CMPD_OK)
@@ -245,7 +239,7 @@ tca_server_free(struct tca_server *srv)
 	X509_STORE_free(srv->store_own);
 	ASN1_OCTET_STRING_free(srv->mac_ref);
 	ASN1_OCTET_STRING_free(srv->mac_secret);
-	ASN1_STRING_free(srv->ca_certs);
+	tca_genm_fini(srv);
 	srv->magic = 0;
 	free(srv);
 }

@@ -13,13 +13,34 @@
 
 struct tca_server;
 
+/* What genm rootCaCert is answered with. */
+enum tca_root_update {
+	TCA_ROOT_UPDATE_GOOD, /* newroot, newwithold, oldwithnew */
+	TCA_ROOT_UPDATE_NONE, /* no value: no update known */
+	TCA_ROOT_UPDATE_BAD,  /* newWithOld not signed by the current root */
+	TCA_ROOT_UPDATE_MAX
+};
+
 struct tca_serve_opts {
 	int poll;                   /* 'waiting' answers before issuing */
 	int check_after;            /* seconds, in each pollRep */
-	int validity_days;          /* of issued certificates */
+	int validity_days;          /* of issued certificates... */
+	long validity_seconds;      /* ...unless this is > 0 */
 	int grant_implicit_confirm; /* when a request asks for it */
 	int idle_seconds;           /* a transaction without requests ends */
+	enum tca_root_update root_update;
+	int no_template; /* genm certReqTemplate gets no value */
+	uint32_t refuse; /* bit 1 << body type: requests rejected */
 };
+
+/* "ir", "certConf", ... for a PKIBody type; "body?" for others. */
+const char *tca_body_name(int type);
+
+/*
+ * Adds the request type op ("ir", "cr", "kur", "p10cr", "rr" or "genm") to
+ * opts->refuse; CMPD_EINVAL for any other name.
+ */
+cmpd_err tca_serve_opts_refuse(struct tca_serve_opts *opts, const char *op);
 
 /* The default of tca_serve_opts.idle_seconds. */
 #define TCA_TXN_IDLE_SECONDS 300

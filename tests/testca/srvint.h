@@ -45,9 +45,6 @@ enum tca_body {
 	TCA_BODY_MAX = 27
 };
 
-/* "ir", "certConf", ...; "body#N" for the ones the CA never sees. */
-const char *tca_body_name(int type);
-
 /* Everything the service loaded; read-only once made, shared by threads. */
 struct tca_server {
 	uint32_t magic;
@@ -63,7 +60,11 @@ struct tca_server {
 	X509_STORE *store_own;         /* root.pem */
 	ASN1_OCTET_STRING *mac_ref;    /* mac-ref.txt */
 	ASN1_OCTET_STRING *mac_secret; /* mac-secret.txt */
-	ASN1_STRING *ca_certs; /* DER SEQUENCE OF Certificate [ca, root] */
+	/* genm answers (genm.c): DER SEQUENCEs, NULL when answered empty. */
+	ASN1_STRING *ca_certs;         /* SEQUENCE OF Certificate [ca, root] */
+	ASN1_STRING *root_update;      /* RootCaKeyUpdateContent */
+	ASN1_STRING *req_template;     /* CertReqTemplateContent */
+	ASN1_OBJECT *oid_root_ca_cert; /* id-it-rootCaCert, unknown to 3.0 */
 	struct tca_registry *reg;
 	struct tca_txn_table *txns;
 };
@@ -149,6 +150,19 @@ int tca_auth_signed_by(const OSSL_CMP_MSG *req, X509 *cert);
 /* reqs.c: installs the callbacks answering each body type. */
 int tca_reqs_init(OSSL_CMP_SRV_CTX *ctx, struct tca_txn *txn);
 
+/* genm.c: the answers to genm. */
+/* Makes srv's genm answers from the PKI in dir, as srv->opts asks. */
+cmpd_err tca_genm_init(struct tca_server *srv, const char *dir);
+void tca_genm_fini(struct tca_server *srv);
+/* The answer to the genm ITAV in; note names what was asked, for the log
+ * line. NULL when out of memory. */
+OSSL_CMP_ITAV *tca_genm_answer(
+    struct tca_server *srv, const OSSL_CMP_ITAV *in, char *note, size_t len);
+
 /* server.c: OpenSSL CMP log lines (there is no user argument). */
 int tca_cmp_log_cb(const char *func, const char *file, int line,
     OSSL_CMP_severity level, const char *msg);
+/* DIR/FILE as a certificate; as the private key of cert. */
+cmpd_err tca_load_cert(const char *dir, const char *file, X509 **out);
+cmpd_err tca_load_key(
+    const char *dir, const char *file, X509 *cert, EVP_PKEY **out);
