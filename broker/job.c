@@ -272,6 +272,28 @@ job_wait(struct job *job, uint32_t check_after)
 	uv_timer_start(&job->timer, job_poll_cb, (uint64_t)secs * 1000, 0);
 }
 
+/*
+ * The networker's reason, and the profile's limit when it was reached (the
+ * networker counts from the start of its step, the deadline from the
+ * job's creation, in whole seconds: a second of slack).
+ */
+static void
+job_txn_failed(struct job *job, const Cmpd__TxnRep *r)
+{
+	const struct profile *pr = job_profile(job);
+	const char *text = cmpd_str_set(r->error_text)
+	    ? r->error_text
+	    : cmpd_strerror((cmpd_err)r->error);
+
+	if (r->error == CMPD__ERROR_CODE__ERR_TIMEOUT &&
+	    job->rec->deadline > 0 && cmpd_time_now() + 1 >= job->rec->deadline)
+		job_fail(job, CMPD_ETIMEDOUT, r->pki,
+		    "%s (the total_timeout of profile %s, %us, is over)", text,
+		    pr->name, pr->total_timeout);
+	else
+		job_fail(job, (cmpd_err)r->error, r->pki, "%s", text);
+}
+
 static void
 job_txn_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 {
@@ -296,10 +318,7 @@ job_txn_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 		job_wait(job, r->check_after);
 		break;
 	case CMPD__TXN_RESULT__TXN_FAILED:
-		job_fail(job, (cmpd_err)r->error, r->pki, "%s",
-		    cmpd_str_set(r->error_text)
-		        ? r->error_text
-		        : cmpd_strerror((cmpd_err)r->error));
+		job_txn_failed(job, r);
 		break;
 	default:
 		job_fail(job, CMPD_EPROTO, NULL, "networker: bad result");

@@ -143,10 +143,13 @@ done_renew(struct job *job)
 	log_info("job %s: certificate %s renewed, serial %s", job->rec->id,
 	    cert->id, cert->serial);
 	hook_run(job->b, job_profile(job), "renewed", cert->id);
-	/* The old key goes only now that the new certificate is confirmed. */
+	/*
+	 * The old key goes only now that the new certificate is confirmed,
+	 * after the grant that let it sign the request has ended.
+	 */
+	job_cleanup(job, 0);
 	if (retire && cmpd_str_set(old_key))
 		job_key_delete(job->b, old_key);
-	job_cleanup(job, 0);
 	job_release(job);
 }
 

@@ -231,11 +231,10 @@ cert_bind(struct store *st, const Cmpd__CertRecord *cert)
 	sqlite3_stmt *s = st->cert_put;
 
 	sqlite3_reset(s);
-	if (sqlite3_bind_text(s, 1, cert->job_id, -1, SQLITE_STATIC) !=
-	        SQLITE_OK ||
+	if (sqlite3_bind_text(s, 1, cert->id, -1, SQLITE_STATIC) != SQLITE_OK ||
 	    sqlite3_bind_text(s, 2, cert->profile, -1, SQLITE_STATIC) !=
 	        SQLITE_OK ||
-	    sqlite3_bind_int64(s, 3, cert->not_after) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 3, cert->state) != SQLITE_OK ||
 	    bind_message(s, 4, &cert->base) != SQLITE_OK)
 		return 0;
 	return sqlite3_step(s) == SQLITE_DONE;

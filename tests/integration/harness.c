@@ -145,14 +145,17 @@ read_port(const char *path)
 	return port;
 }
 
-int
-harness_start_ca(struct harness *h, const char *const *args)
+static int stop(pid_t pid);
+
+static int
+ca_spawn(struct harness *h, const char *const *args, int port)
 {
-	char path[512], portfile[512], log[512];
-	const char *argv[32] = { "cmpd-testca", "serve", h->pki, "--port", "0",
-		"--port-file", portfile };
+	char path[512], portfile[512], log[512], portstr[16];
+	const char *argv[32] = { "cmpd-testca", "serve", h->pki, "--port",
+		portstr, "--port-file", portfile };
 	size_t n = 7;
 
+	snprintf(portstr, sizeof(portstr), "%d", port);
 	snprintf(path, sizeof(path), "%s/cmpd-testca", h->bin);
 	snprintf(portfile, sizeof(portfile), "%s/ca.port", h->dir);
 	snprintf(log, sizeof(log), "%s/ca.log", h->dir);
@@ -160,12 +163,35 @@ harness_start_ca(struct harness *h, const char *const *args)
 	for (; args != NULL && *args != NULL && n < 30; args++)
 		argv[n++] = *args;
 	argv[n] = NULL;
+	h->ca_port = 0;
 	h->ca_pid = spawn(path, argv, log, 0);
 	for (int i = 0; i < 200 && h->ca_port == 0; i++) {
 		sleep_ms(25);
 		h->ca_port = read_port(portfile);
 	}
 	return h->ca_port > 0 ? 0 : -1;
+}
+
+int
+harness_start_ca(struct harness *h, const char *const *args)
+{
+	return ca_spawn(h, args, 0);
+}
+
+void
+harness_stop_ca(struct harness *h)
+{
+	stop(h->ca_pid);
+	h->ca_pid = 0;
+}
+
+int
+harness_restart_ca(struct harness *h, const char *const *args)
+{
+	int port = h->ca_port;
+
+	harness_stop_ca(h);
+	return ca_spawn(h, args, port) == 0 && h->ca_port == port ? 0 : -1;
 }
 
 /* The configuration text is a format whose arguments are fixed above. */

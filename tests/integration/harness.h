@@ -33,6 +33,10 @@ int harness_init(struct harness *h, const char *name);
 /* Starts cmpd-testca serve with extra arguments (NULL-terminated). */
 int harness_start_ca(struct harness *h, const char *const *args);
 
+/* Stops the test CA, and starts it again on the same port and PKI. */
+void harness_stop_ca(struct harness *h);
+int harness_restart_ca(struct harness *h, const char *const *args);
+
 /* Writes cmpd.conf for the CA's port plus extra (a printf format, see
  * above) and starts cmpd; returns when it answers on its socket. */
 int harness_start_cmpd(struct harness *h, const char *extra);

@@ -27,6 +27,8 @@
 #define MOCK_PORT 18080 /* signature-protected answers */
 #define POLL_PORT 18081 /* the same, answering "waiting" twice first */
 #define MAC_PORT  18082 /* MAC-protected answers */
+#define NO_PORT   18083 /* every request refused */
+#define MOCKS     4
 
 static const char mock_conf[] = "[profile mock]\n"
                                 "server = http://127.0.0.1:18080/pkix/\n"
@@ -51,10 +53,18 @@ static const char mock_conf[] = "[profile mock]\n"
                                 "mac_secret = pass:mock-secret-1234\n"
                                 "recipient = /CN=cmpd Test CMP Server\n"
                                 "enroll_trusted = %1$s/root.pem\n"
+                                "subject = /CN=cmpd mock test\n"
+                                "\n"
+                                "[profile mock-no]\n"
+                                "server = http://127.0.0.1:18083/pkix/\n"
+                                "protection = signature\n"
+                                "cert = %1$s/supplier.pem\n"
+                                "trusted = %1$s/root.pem\n"
+                                "untrusted = %1$s/ca.pem\n"
                                 "subject = /CN=cmpd mock test\n";
 
 static struct harness h;
-static pid_t mocks[3];
+static pid_t mocks[MOCKS];
 static char fixed_id[33];
 
 static void
@@ -88,7 +98,7 @@ mock_start(int port, const char *extra)
 	if (pid == 0) {
 		snprintf(cmd, sizeof(cmd),
 		    "cd '%s' && exec openssl cmp -port %d "
-		    "-srv_trusted supplier-root.pem -rsp_cert fixed.pem "
+		    "-srv_trusted mock-trust.pem -rsp_cert fixed.pem "
 		    "-rsp_extracerts ca.pem -rsp_capubs root.pem %s "
 		    ">>'%s/mock-%d.log' 2>&1",
 		    h.pki, port, extra, h.dir, port);
@@ -113,6 +123,11 @@ setup(void **state)
 	if (harness_init(&h, "mock") != 0 || harness_start_ca(&h, NULL) != 0 ||
 	    harness_start_cmpd(&h, mock_conf) != 0)
 		return -1;
+	/* The mock trusts requests signed by supplier and by issued keys. */
+	if (harness_sh("cd '%s' && cat supplier-root.pem root.pem "
+	               ">mock-trust.pem",
+	        h.pki) != 0)
+		return -1;
 	mocks[0] = mock_start(MOCK_PORT, "-srv_cert srv.pem -srv_key srv.key");
 	mocks[1] = mock_start(POLL_PORT,
 	    "-srv_cert srv.pem -srv_key srv.key -poll_count 2 "
@@ -120,8 +135,11 @@ setup(void **state)
 	mocks[2] = mock_start(MAC_PORT,
 	    "-srv_ref device-0001 -srv_secret pass:mock-secret-1234 "
 	    "-srv_cert srv.pem");
+	mocks[3] = mock_start(NO_PORT,
+	    "-srv_cert srv.pem -srv_key srv.key -pkistatus 2 -failure 9 "
+	    "-statusstring 'not today'");
 	if (!port_open(MOCK_PORT) || !port_open(POLL_PORT) ||
-	    !port_open(MAC_PORT))
+	    !port_open(MAC_PORT) || !port_open(NO_PORT))
 		return -1;
 	if (harness_import(&h, "supplier.key", id) != 0 ||
 	    harness_import(&h, "fixed.key", fixed_id) != 0)
@@ -133,7 +151,7 @@ static int
 teardown(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < MOCKS; i++) {
 		if (mocks[i] > 0) {
 			kill(mocks[i], SIGTERM);
 			waitpid(mocks[i], NULL, 0);
@@ -225,6 +243,50 @@ test_mock_mac(void **state)
 	cmpd_job_free(job);
 }
 
+/* RR of the mock's certificate, which is the one it accepts to revoke. */
+static void
+test_mock_rr(void **state)
+{
+	cmpd_job *job = enroll("mock", fixed_id), *rr = NULL, *done = NULL;
+	cmpd_client *c = harness_client(&h);
+
+	(void)state;
+	check_fixed(job);
+	assert_non_null(c);
+	assert_int_equal(
+	    cmpd_revoke(c, cmpd_job_cert_id(job), 4, &rr), CMPD_RESULT_OK);
+	assert_int_equal(
+	    cmpd_job_wait(c, cmpd_job_id(rr), 60000, &done), CMPD_RESULT_OK);
+	if (cmpd_job_state_get(done) != CMPD_JOB_STATE_DONE)
+		fail_msg("rr: %s", cmpd_job_error_text(done));
+	assert_int_equal(cmpd_job_revocation_reason(done), 4);
+	cmpd_job_free(job);
+	cmpd_job_free(rr);
+	cmpd_job_free(done);
+	cmpd_client_close(c);
+}
+
+/* A refusal carries its status, failure bits by name and text. */
+static void
+test_mock_refusal(void **state)
+{
+	cmpd_job *job = enroll("mock-no", fixed_id);
+	char out[8192];
+	const char *args[] = { "status", NULL, NULL };
+
+	(void)state;
+	assert_int_equal(cmpd_job_state_get(job), CMPD_JOB_STATE_FAILED);
+	assert_int_equal(cmpd_job_error(job), CMPD_RESULT_REFUSED);
+	assert_int_equal(cmpd_job_pki_status(job), 2);
+	assert_int_equal(cmpd_job_pki_fail_info(job), 1u << 9);
+	assert_non_null(strstr(cmpd_job_error_text(job), "badPOP"));
+	args[1] = cmpd_job_id(job);
+	assert_int_equal(harness_run(&h, out, sizeof(out), "cmpctl", args), 1);
+	assert_non_null(strstr(out, "failure: badPOP"));
+	assert_non_null(strstr(out, "not today"));
+	cmpd_job_free(job);
+}
+
 int
 main(void)
 {
@@ -233,6 +295,8 @@ main(void)
 		cmocka_unit_test(test_mock_wrong_key),
 		cmocka_unit_test(test_mock_polling),
 		cmocka_unit_test(test_mock_mac),
+		cmocka_unit_test(test_mock_rr),
+		cmocka_unit_test(test_mock_refusal),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
