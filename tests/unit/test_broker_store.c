@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "record.h"
 #include "store.h"
@@ -172,6 +173,97 @@ test_second_broker_refused(void **state)
 	cmpd__job__free_unpacked(j, NULL);
 }
 
+static Cmpd__CertRecord *
+cert_make(const char *id, const char *profile, Cmpd__CertState state)
+{
+	Cmpd__CertRecord *c = rec_cert_new();
+
+	assert_non_null(c);
+	assert_int_equal(rec_set_str(&c->id, id), CMPD_OK);
+	assert_int_equal(rec_set_str(&c->profile, profile), CMPD_OK);
+	assert_int_equal(rec_set_str(&c->serial, "01"), CMPD_OK);
+	c->state = state;
+	c->next_renewal = 42;
+	return c;
+}
+
+/* Tracked certificates by id, and the active one of a profile. */
+static void
+test_tracked(void **state)
+{
+	struct store *st = NULL;
+	Cmpd__CertRecord *a = cert_make(
+	    "1111111111111111", "p", CMPD__CERT_STATE__CERT_SUPERSEDED);
+	Cmpd__CertRecord *b =
+	    cert_make("2222222222222222", "p", CMPD__CERT_STATE__CERT_ACTIVE);
+	Cmpd__CertRecord *got = NULL;
+
+	(void)state;
+	assert_int_equal(store_open(path, &st), CMPD_OK);
+	assert_int_equal(store_cert_put(st, a), CMPD_OK);
+	assert_int_equal(store_cert_put(st, b), CMPD_OK);
+	assert_int_equal(store_cert_active(st, "p", &got), CMPD_OK);
+	assert_string_equal(got->id, "2222222222222222");
+	assert_int_equal(got->next_renewal, 42);
+	cmpd__cert_record__free_unpacked(got, NULL);
+	assert_int_equal(store_cert_active(st, "q", &got), CMPD_ENOENT);
+	b->state = CMPD__CERT_STATE__CERT_REVOKED;
+	assert_int_equal(store_cert_put(st, b), CMPD_OK);
+	assert_int_equal(store_cert_active(st, "p", &got), CMPD_ENOENT);
+	assert_int_equal(store_cert_get(st, "2222222222222222", &got), CMPD_OK);
+	assert_int_equal(got->state, CMPD__CERT_STATE__CERT_REVOKED);
+	cmpd__cert_record__free_unpacked(got, NULL);
+	store_close(st);
+	cmpd__cert_record__free_unpacked(a, NULL);
+	cmpd__cert_record__free_unpacked(b, NULL);
+}
+
+/* A store of cmpd 0.1 (user_version 1, table certs) is carried over. */
+static void
+test_migrates_version_1(void **state)
+{
+	static const char v1[] =
+	    "CREATE TABLE jobs(id TEXT PRIMARY KEY, profile TEXT NOT NULL,"
+	    " state INTEGER NOT NULL, created INTEGER NOT NULL,"
+	    " record BLOB NOT NULL);"
+	    "CREATE TABLE certs(job_id TEXT PRIMARY KEY, profile TEXT NOT NULL,"
+	    " not_after INTEGER NOT NULL, record BLOB NOT NULL);"
+	    "PRAGMA user_version=1;";
+	Cmpd__CertRecord c = CMPD__CERT_RECORD__INIT, *got = NULL;
+	char old[300];
+	uint8_t blob[256];
+	struct store *st = NULL;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *ins = NULL;
+	size_t len;
+
+	(void)state;
+	c.profile = "legacy";
+	c.job_id = "3333333333333333";
+	c.serial = "0c";
+	len = cmpd__cert_record__pack(&c, blob);
+	snprintf(old, sizeof(old), "%s/v1.db", dir);
+	assert_int_equal(sqlite3_open(old, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, v1, NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(
+	    sqlite3_prepare_v2(db,
+	        "INSERT INTO certs VALUES(?, 'legacy', 99, ?)", -1, &ins, NULL),
+	    SQLITE_OK);
+	sqlite3_bind_text(ins, 1, c.job_id, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(ins, 2, blob, (int)len, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(ins), SQLITE_DONE);
+	sqlite3_finalize(ins);
+	sqlite3_close(db);
+
+	assert_int_equal(store_open(old, &st), CMPD_OK);
+	assert_int_equal(store_cert_active(st, "legacy", &got), CMPD_OK);
+	assert_string_equal(got->id, "3333333333333333");
+	assert_string_equal(got->serial, "0c");
+	assert_int_equal(got->state, CMPD__CERT_STATE__CERT_ACTIVE);
+	cmpd__cert_record__free_unpacked(got, NULL);
+	store_close(st);
+}
+
 int
 main(void)
 {
@@ -180,6 +272,8 @@ main(void)
 		cmocka_unit_test(test_finish_stores_job_and_cert),
 		cmocka_unit_test(test_damaged_store_refused),
 		cmocka_unit_test(test_second_broker_refused),
+		cmocka_unit_test(test_tracked),
+		cmocka_unit_test(test_migrates_version_1),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
