@@ -62,6 +62,7 @@ grant_free(struct kw_grant *g)
 		return;
 	grant_key_fini(&g->prot);
 	grant_key_fini(&g->newk);
+	grant_key_fini(&g->tls);
 	free(g);
 }
 
@@ -104,6 +105,9 @@ kw_grant_req_check(const Cmpd__GrantReq *req, struct kw_why *why)
 		    why, "%s needs a new_key_id", kw_cmp_op_name(req->op));
 	else if (!op_needs_new_key(req->op) && cmpd_str_set(newk))
 		kw_why_set(why, "%s has no new key", kw_cmp_op_name(req->op));
+	else if (cmpd_str_set(req->tls_key_id) &&
+	    !kw_is_hex_len(req->tls_key_id, CMPD_KEY_ID_LEN))
+		kw_why_set(why, "tls_key_id is not a key id");
 	else
 		return CMPD_OK;
 	return CMPD_EINVAL;
@@ -135,7 +139,7 @@ grant_key_load(struct kw_grant_key *k, struct kw_keystore *ks, const char *id,
 	return rv;
 }
 
-/* The same key in both roles is loaded once and shared. */
+/* The same key in several roles is loaded once and shared. */
 static cmpd_err
 grant_key_copy(struct kw_grant_key *dst, const struct kw_grant_key *src)
 {
@@ -153,25 +157,60 @@ grant_key_copy(struct kw_grant_key *dst, const struct kw_grant_key *src)
 	return CMPD_OK;
 }
 
+/* Loads key id into k, or shares it with another role of g that has it. */
+static cmpd_err
+grant_key_get(struct kw_grant *g, struct kw_grant_key *k,
+    struct kw_keystore *ks, const char *id, struct kw_why *why)
+{
+	const struct kw_grant_key *have[] = { &g->prot, &g->newk, &g->tls };
+	cmpd_err rv;
+
+	for (size_t i = 0; i < CMPD_ARRAY_LEN(have); i++) {
+		if (have[i] == k || strcmp(have[i]->id, id) != 0)
+			continue;
+		if ((rv = grant_key_copy(k, have[i])) != CMPD_OK)
+			kw_why_set(why, "out of memory");
+		return rv;
+	}
+	return grant_key_load(k, ks, id, why);
+}
+
+/*
+ * The TLS client key signs a TLS 1.3 CertificateVerify, where an RSA key
+ * would need RSA-PSS (the signer makes PKCS#1 v1.5 only): EC keys only.
+ */
+static cmpd_err
+grant_tls_key_load(struct kw_grant *g, struct kw_keystore *ks, const char *id,
+    struct kw_why *why)
+{
+	cmpd_err rv;
+
+	if ((rv = grant_key_get(g, &g->tls, ks, id, why)) != CMPD_OK)
+		return rv;
+	if (g->tls.type == CMPD__KEY_TYPE__KEY_EC_P256 ||
+	    g->tls.type == CMPD__KEY_TYPE__KEY_EC_P384)
+		return CMPD_OK;
+	kw_why_set(why,
+	    "TLS client key %s is %s; only EC keys (P-256, P-384) sign for "
+	    "TLS 1.3",
+	    g->tls.id, kw_key_type_name(g->tls.type));
+	return CMPD_EINVAL;
+}
+
 static cmpd_err
 grant_load_keys(struct kw_grant *g, struct kw_keystore *ks,
     const Cmpd__GrantReq *req, struct kw_why *why)
 {
-	cmpd_err rv;
+	cmpd_err rv = CMPD_OK;
 
-	if (cmpd_str_set(req->protection_key_id) &&
-	    (rv = grant_key_load(&g->prot, ks, req->protection_key_id, why)) !=
-	        CMPD_OK)
-		return rv;
-	if (!cmpd_str_set(req->new_key_id))
-		return CMPD_OK;
-	if (strcmp(req->new_key_id, g->prot.id) == 0) {
-		rv = grant_key_copy(&g->newk, &g->prot);
-		if (rv != CMPD_OK)
-			kw_why_set(why, "out of memory");
-		return rv;
-	}
-	return grant_key_load(&g->newk, ks, req->new_key_id, why);
+	if (cmpd_str_set(req->protection_key_id))
+		rv =
+		    grant_key_get(g, &g->prot, ks, req->protection_key_id, why);
+	if (rv == CMPD_OK && cmpd_str_set(req->new_key_id))
+		rv = grant_key_get(g, &g->newk, ks, req->new_key_id, why);
+	if (rv == CMPD_OK && cmpd_str_set(req->tls_key_id))
+		rv = grant_tls_key_load(g, ks, req->tls_key_id, why);
+	return rv;
 }
 
 static ssize_t
@@ -228,10 +267,12 @@ kw_grant_set(struct kw_grants *gs, struct kw_keystore *ks,
 		kw_why_set(why, "out of memory");
 		goto out;
 	}
-	log_info("job %s: granted %s, protection key %s, new key %s", g->job_id,
-	    kw_cmp_op_name(g->op),
+	log_info("job %s: granted %s, protection key %s, new key %s, TLS key "
+	         "%s",
+	    g->job_id, kw_cmp_op_name(g->op),
 	    g->prot.id[0] != '\0' ? g->prot.id : "none (MAC)",
-	    g->newk.id[0] != '\0' ? g->newk.id : "none");
+	    g->newk.id[0] != '\0' ? g->newk.id : "none",
+	    g->tls.id[0] != '\0' ? g->tls.id : "none");
 	g = NULL;
 out:
 	grant_free(g);
@@ -264,7 +305,8 @@ kw_grants_key_user(const struct kw_grants *gs, const char *key_id)
 {
 	for (size_t i = 0; i < gs->n; i++)
 		if (strcmp(gs->g[i]->prot.id, key_id) == 0 ||
-		    strcmp(gs->g[i]->newk.id, key_id) == 0)
+		    strcmp(gs->g[i]->newk.id, key_id) == 0 ||
+		    strcmp(gs->g[i]->tls.id, key_id) == 0)
 			return gs->g[i]->job_id;
 	return NULL;
 }

@@ -1,8 +1,8 @@
 /*
  * Grants: the broker allows the networker to sign for one job, one CMP
- * transaction and at most two keys (the protection key and the new key).
- * A grant holds its private keys, loaded from the store, until it ends.
- * Used on the loop thread only.
+ * transaction and at most three keys: the protection key, the new key and
+ * the TLS client key of an https CA. A grant holds its private keys, loaded
+ * from the store, until it ends. Used on the loop thread only.
  */
 #pragma once
 
@@ -32,6 +32,7 @@ struct kw_grant {
 	uint8_t txid[KW_TXID_LEN];
 	struct kw_grant_key prot; /* none with MAC protection */
 	struct kw_grant_key newk; /* none for RR and GENM */
+	struct kw_grant_key tls;  /* the TLS client key, if any (EC only) */
 };
 
 struct kw_grants;
@@ -47,13 +48,16 @@ int kw_is_hex_len(const char *s, size_t n);
 
 /*
  * Checks the form of every field of req (ids, op, transactionID length,
- * which keys the op needs). A failure is the broker's protocol violation.
+ * which keys the op needs, the TLS key id). A failure is the broker's
+ * protocol violation.
  */
 cmpd_err kw_grant_req_check(const Cmpd__GrantReq *req, struct kw_why *why);
 
 /*
  * Grants req (already checked), replacing an earlier grant of the same job.
- * Every named key must be in ks; their private keys are loaded now.
+ * Every named key must be in ks; their private keys are loaded now. A TLS
+ * client key must be an EC key (P-256 or P-384): TLS 1.3 signs with RSA
+ * only through RSA-PSS, which the signer does not do (CMPD_EINVAL).
  */
 cmpd_err kw_grant_set(struct kw_grants *gs, struct kw_keystore *ks,
     const Cmpd__GrantReq *req, struct kw_why *why);

@@ -351,6 +351,65 @@ check_p10_info(const struct kw_grant_key *k, const uint8_t *tbs, size_t len,
 	return rv;
 }
 
+/* What a TLS 1.3 client signs (RFC 8446 4.4.3), before the hash. */
+#define TLS13_PAD_LEN 64
+static const char tls13_client_context[] = "TLS 1.3, client CertificateVerify";
+
+/* The length of a digest the signer allows, by its name on the wire. */
+static size_t
+digest_len(const char *digest)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+	} lens[] = { { "SHA256", 32 }, { "SHA384", 48 }, { "SHA512", 64 } };
+
+	for (size_t i = 0; i < CMPD_ARRAY_LEN(lens); i++)
+		if (strcmp(digest, lens[i].name) == 0)
+			return lens[i].len;
+	return 0;
+}
+
+/*
+ * The TLS client key signs only a TLS 1.3 client CertificateVerify
+ * content, only as an EC key, and only over a transcript hash as long as
+ * the digest it signs with: the networker restricts its TLS 1.3 cipher
+ * suites to the hash of its key's signature algorithm, so that holds.
+ */
+static cmpd_err
+check_tls13_verify(const struct kw_grant_key *k, const char *digest,
+    const uint8_t *tbs, size_t len, struct kw_why *why)
+{
+	size_t ctx_len = sizeof(tls13_client_context) - 1;
+	size_t head = TLS13_PAD_LEN + ctx_len + 1, hash_len;
+
+	if (k->type != CMPD__KEY_TYPE__KEY_EC_P256 &&
+	    k->type != CMPD__KEY_TYPE__KEY_EC_P384)
+		return refuse(why, "only an EC key may sign for TLS");
+	if (len < head)
+		return refuse(
+		    why, "not a TLS 1.3 CertificateVerify content (too short)");
+	for (size_t i = 0; i < TLS13_PAD_LEN; i++)
+		if (tbs[i] != 0x20)
+			return refuse(why,
+			    "not a TLS 1.3 CertificateVerify content (no "
+			    "padding of 64 spaces)");
+	if (memcmp(tbs + TLS13_PAD_LEN, tls13_client_context, ctx_len) != 0 ||
+	    tbs[head - 1] != 0x00)
+		return refuse(why,
+		    "not a TLS 1.3 CertificateVerify content with the "
+		    "context \"TLS 1.3, client CertificateVerify\"");
+	hash_len = digest_len(digest);
+	if (len - head != hash_len) {
+		kw_why_set(why,
+		    "TLS 1.3 CertificateVerify hash of %zu bytes; %s needs "
+		    "%zu",
+		    len - head, digest, hash_len);
+		return CMPD_EPERM;
+	}
+	return CMPD_OK;
+}
+
 static cmpd_err
 check_digest(Cmpd__KeyType type, const char *digest, struct kw_why *why)
 {
@@ -375,36 +434,65 @@ check_digest(Cmpd__KeyType type, const char *digest, struct kw_why *why)
 	return CMPD_EPERM;
 }
 
+/* The roles of one key in a grant. */
+enum { ROLE_PROT = 1, ROLE_NEW = 2, ROLE_TLS = 4 };
+
+/* Appends a role's refusal to the reasons gathered so far. */
+static void
+why_append(struct kw_why *why, const struct kw_why *role)
+{
+	struct kw_why before = *why;
+
+	if (before.text[0] == '\0')
+		kw_why_set(why, "%s", role->text);
+	else
+		kw_why_set(why, "%s; %s", before.text, role->text);
+}
+
+/* The new key's structure: PKCS#10 for P10CR, CRMF for the others. */
+static cmpd_err
+check_new_key_tbs(const struct kw_grant *g, const struct kw_grant_key *k,
+    const ProtobufCBinaryData *tbs, const char **what, struct kw_why *why)
+{
+	if (g->op == CMPD__CMP_OP__CMP_OP_P10CR) {
+		*what = "CertificationRequestInfo";
+		return check_p10_info(k, tbs->data, tbs->len, why);
+	}
+	*what = "CertRequest";
+	return check_cert_request(k, tbs->data, tbs->len, why);
+}
+
 /*
  * Checks tbs against the key's roles in g; *what names the structure
- * accepted. With both roles, the refusal gives both reasons.
+ * accepted. With several roles, the refusal gives every role's reason.
  */
 static cmpd_err
-check_tbs(const struct kw_grant *g, const struct kw_grant_key *k, int prot,
-    int newk, const ProtobufCBinaryData *tbs, const char **what,
+check_tbs(const struct kw_grant *g, const struct kw_grant_key *k,
+    unsigned roles, const Cmpd__SignReq *req, const char **what,
     struct kw_why *why)
 {
-	struct kw_why as_prot = { "" }, as_new = { "" };
+	const ProtobufCBinaryData *tbs = &req->tbs;
+	struct kw_why role;
 
-	if (prot &&
-	    check_protected_part(g, tbs->data, tbs->len, &as_prot) == CMPD_OK) {
+	why->text[0] = '\0';
+	if ((roles & ROLE_PROT) != 0) {
 		*what = "ProtectedPart";
-		return CMPD_OK;
+		if (check_protected_part(g, tbs->data, tbs->len, &role) == 0)
+			return CMPD_OK;
+		why_append(why, &role);
 	}
-	if (newk && g->op == CMPD__CMP_OP__CMP_OP_P10CR &&
-	    check_p10_info(k, tbs->data, tbs->len, &as_new) == CMPD_OK) {
-		*what = "CertificationRequestInfo";
-		return CMPD_OK;
+	if ((roles & ROLE_NEW) != 0) {
+		if (check_new_key_tbs(g, k, tbs, what, &role) == CMPD_OK)
+			return CMPD_OK;
+		why_append(why, &role);
 	}
-	if (newk && g->op != CMPD__CMP_OP__CMP_OP_P10CR &&
-	    check_cert_request(k, tbs->data, tbs->len, &as_new) == CMPD_OK) {
-		*what = "CertRequest";
-		return CMPD_OK;
+	if ((roles & ROLE_TLS) != 0) {
+		*what = "TLS 1.3 CertificateVerify";
+		if (check_tls13_verify(
+		        k, req->digest, tbs->data, tbs->len, &role) == CMPD_OK)
+			return CMPD_OK;
+		why_append(why, &role);
 	}
-	if (prot && newk)
-		kw_why_set(why, "%s; %s", as_prot.text, as_new.text);
-	else
-		kw_why_set(why, "%s", prot ? as_prot.text : as_new.text);
 	return CMPD_EPERM;
 }
 
@@ -461,19 +549,29 @@ sign_check(const struct kw_grants *gs, const Cmpd__SignReq *req,
     const struct kw_grant_key **key, const char **what, struct kw_why *why)
 {
 	const struct kw_grant *g = kw_grant_find(gs, req->job_id);
-	int prot, newk;
-	const struct kw_grant_key *k;
+	const struct kw_grant_key *k = NULL;
+	unsigned roles = 0;
 	cmpd_err rv;
 
 	if (g == NULL)
 		return refuse(why, "no grant for this job");
-	prot = strcmp(g->prot.id, req->key_id) == 0;
-	newk = strcmp(g->newk.id, req->key_id) == 0;
-	if (!prot && !newk)
+	/* The last role found names the key; all of a key's roles share it. */
+	if (strcmp(g->tls.id, req->key_id) == 0) {
+		roles |= ROLE_TLS;
+		k = &g->tls;
+	}
+	if (strcmp(g->newk.id, req->key_id) == 0) {
+		roles |= ROLE_NEW;
+		k = &g->newk;
+	}
+	if (strcmp(g->prot.id, req->key_id) == 0) {
+		roles |= ROLE_PROT;
+		k = &g->prot;
+	}
+	if (k == NULL)
 		return refuse(why, "key not in the job's grant");
-	k = prot ? &g->prot : &g->newk;
 	if ((rv = check_digest(k->type, req->digest, why)) != CMPD_OK ||
-	    (rv = check_tbs(g, k, prot, newk, &req->tbs, what, why)) != CMPD_OK)
+	    (rv = check_tbs(g, k, roles, req, what, why)) != CMPD_OK)
 		return rv;
 	*key = k;
 	return CMPD_OK;

@@ -6,8 +6,13 @@
  *    PKIBody}) of the grant's transaction whose body type the grant's
  *    operation may send;
  *  - the new key: a CRMF CertRequest (IR, CR, KUR) or a PKCS#10
- *    CertificationRequestInfo (P10CR) carrying that key's own public key.
- * A key in both roles may sign either. There is no "sign these bytes".
+ *    CertificationRequestInfo (P10CR) carrying that key's own public key;
+ *  - the TLS client key (an EC key): the content a TLS 1.3 client signs in
+ *    its CertificateVerify (RFC 8446 4.4.3): 64 bytes 0x20, the context
+ *    string "TLS 1.3, client CertificateVerify", one 0x00, then a
+ *    transcript hash as long as the request's digest (32, 48 or 64 bytes).
+ * A key in several roles may sign what any of them allows. There is no
+ * "sign these bytes".
  */
 #pragma once
 

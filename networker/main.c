@@ -308,6 +308,13 @@ main(int argc, char **argv)
 	opts_parse(argc, argv, &o);
 	cmpd_log_init("cmpd-networker", o.log_level);
 	parent_watch();
+	/*
+	 * OpenSSL's HTTP and TLS code writes to sockets without MSG_NOSIGNAL:
+	 * a CA that closes a connection we still write to (a TLS server
+	 * refusing our client certificate, a dropped keep-alive) must fail
+	 * the write with EPIPE, not end the process.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	/* libuv reads this when the pool first starts, at the first step. */
 	snprintf(threads, sizeof(threads), "%d", o.threads);
 	setenv("UV_THREADPOOL_SIZE", threads, 1);

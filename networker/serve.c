@@ -8,6 +8,7 @@
 
 #include "ipc.h"
 #include "log.h"
+#include "startcheck.h"
 #include "txn.h"
 #include "util.h"
 
@@ -245,7 +246,59 @@ serve_der_free(ProtobufCBinaryData *d, size_t n)
 struct rep_der {
 	ProtobufCBinaryData cert, *chain, *ca_pubs;
 	size_t n_chain, n_ca_pubs;
+	ProtobufCBinaryData new_root, new_with_old, old_with_new;
+	ProtobufCBinaryData *ca_certs;
+	size_t n_ca_certs;
 };
+
+static cmpd_err
+serve_der_one(X509 *x, ProtobufCBinaryData *d)
+{
+	int len;
+
+	if (x == NULL)
+		return CMPD_OK;
+	if ((len = i2d_X509(x, &d->data)) <= 0)
+		return CMPD_ENOMEM;
+	d->len = (size_t)len;
+	return CMPD_OK;
+}
+
+/* A GENM's checked answer, as its GenmResult. */
+static cmpd_err
+serve_genm_fill(
+    const struct nw_genm_result *g, struct rep_der *d, Cmpd__GenmResult *out)
+{
+	if (serve_der_list(g->ca_certs, &d->ca_certs, &d->n_ca_certs) != 0 ||
+	    serve_der_one(g->new_root, &d->new_root) != 0 ||
+	    serve_der_one(g->new_with_old, &d->new_with_old) != 0 ||
+	    serve_der_one(g->old_with_new, &d->old_with_new) != 0)
+		return CMPD_ENOMEM;
+	out->type = g->type;
+	out->empty = g->empty;
+	out->ca_certs = d->ca_certs;
+	out->n_ca_certs = d->n_ca_certs;
+	out->new_root = d->new_root;
+	out->new_with_old = d->new_with_old;
+	out->old_with_new = d->old_with_new;
+	out->cert_template.data = g->cert_template;
+	out->cert_template.len = g->cert_template_len;
+	out->key_spec.data = g->key_spec;
+	out->key_spec.len = g->key_spec_len;
+	return CMPD_OK;
+}
+
+static void
+serve_rep_der_free(struct rep_der *d)
+{
+	OPENSSL_free(d->cert.data);
+	serve_der_free(d->chain, d->n_chain);
+	serve_der_free(d->ca_pubs, d->n_ca_pubs);
+	serve_der_free(d->ca_certs, d->n_ca_certs);
+	OPENSSL_free(d->new_root.data);
+	OPENSSL_free(d->new_with_old.data);
+	OPENSSL_free(d->old_with_new.data);
+}
 
 static cmpd_err
 serve_rep_der(const struct nw_txn_result *res, struct rep_der *d)
@@ -273,10 +326,12 @@ serve_rep_send(struct nw_serve *s, uint64_t id, const char *job,
 {
 	Cmpd__TxnRep rep = CMPD__TXN_REP__INIT;
 	Cmpd__PkiStatus pki = CMPD__PKI_STATUS__INIT;
+	Cmpd__GenmResult genm = CMPD__GENM_RESULT__INIT;
 	struct rep_der d = { 0 };
 	cmpd_env env;
 
-	if (serve_rep_der(res, &d) != CMPD_OK) {
+	if (serve_rep_der(res, &d) != CMPD_OK ||
+	    (res->has_genm && serve_genm_fill(&res->genm, &d, &genm) != 0)) {
 		serve_fail_send(s, id, job, CMPD_ENOMEM,
 		    "cannot encode the new certificate");
 		goto out;
@@ -296,14 +351,13 @@ serve_rep_send(struct nw_serve *s, uint64_t id, const char *job,
 	rep.pki = &pki;
 	rep.error = (Cmpd__ErrorCode)res->error;
 	rep.error_text = (char *)res->error_text;
+	rep.genm = res->has_genm ? &genm : NULL;
 	cmpd_env_init(&env, id);
 	env.body_case = CMPD__ENVELOPE__BODY_TXN_REP;
 	env.txn_rep = &rep;
 	serve_send(s, &env);
 out:
-	OPENSSL_free(d.cert.data);
-	serve_der_free(d.chain, d.n_chain);
-	serve_der_free(d.ca_pubs, d.n_ca_pubs);
+	serve_rep_der_free(&d);
 }
 
 /* A TxnRep saying the transaction failed before any step ran. */
@@ -382,94 +436,27 @@ job_queue(struct nw_job *j, enum nw_work kind)
 	return CMPD_OK;
 }
 
-static int
-check_job_id(const char *id)
-{
-	return cmpd_is_hex_id(id, CMPD_JOB_ID_LEN) &&
-	    strlen(id) == CMPD_JOB_ID_LEN;
-}
-
-static int
-check_key(const Cmpd__KeyInfo *k)
-{
-	return k != NULL && cmpd_is_hex_id(k->id, 32) && strlen(k->id) == 32 &&
-	    k->type != CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED && k->spki.len > 0;
-}
-
-static int
-check_der_list(const ProtobufCBinaryData *d, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (d[i].len == 0)
-			return 0;
-	return 1;
-}
-
-static int
-op_has_new_key(Cmpd__CmpOp op)
-{
-	return op == CMPD__CMP_OP__CMP_OP_IR || op == CMPD__CMP_OP__CMP_OP_CR ||
-	    op == CMPD__CMP_OP__CMP_OP_KUR || op == CMPD__CMP_OP__CMP_OP_P10CR;
-}
-
-/* The protection: exactly one of a signature key with its certificate
- * and a MAC secret with its reference. */
-static int
-check_protection(const Cmpd__TxnStartReq *r, char *why, size_t whylen)
-{
-	int sig = r->protection_key != NULL || r->n_protection_certs > 0;
-	int mac = r->mac_secret.len > 0 || cmpd_str_set(r->mac_reference);
-
-	if (sig == mac)
-		return WHY("need exactly one of signature and MAC protection");
-	if (sig &&
-	    (!check_key(r->protection_key) || r->n_protection_certs == 0 ||
-	        !check_der_list(r->protection_certs, r->n_protection_certs)))
-		return WHY("signature protection needs a valid key and its "
-		           "certificate");
-	if (mac && (r->mac_secret.len == 0 || !cmpd_str_set(r->mac_reference)))
-		return WHY("MAC protection needs a secret and a reference");
-	return 0;
-}
-
-static int
-check_start(const Cmpd__TxnStartReq *r, char *why, size_t whylen)
-{
-	if (!check_job_id(r->job_id))
-		return WHY("bad job id");
-	if (r->op == CMPD__CMP_OP__CMP_OP_UNSPECIFIED)
-		return WHY("job %s: no operation", r->job_id);
-	if (r->transaction_id.len != 16)
-		return WHY("job %s: transaction_id is not 16 bytes", r->job_id);
-	if (!cmpd_str_set(r->server_url))
-		return WHY("job %s: no server URL", r->job_id);
-	if (check_protection(r, why, whylen) != 0)
-		return -1;
-	if (op_has_new_key(r->op) && !check_key(r->new_key))
-		return WHY("job %s: no valid new key", r->job_id);
-	if (!check_der_list(r->trusted, r->n_trusted) ||
-	    !check_der_list(r->untrusted, r->n_untrusted) ||
-	    !check_der_list(r->enroll_trusted, r->n_enroll_trusted))
-		return WHY("job %s: empty certificate in a list", r->job_id);
-	for (size_t i = 0; i < r->n_sans; i++)
-		if (!cmpd_str_set(r->sans[i]))
-			return WHY("job %s: empty subjectAltName", r->job_id);
-	return 0;
-}
-
-/* The keys of the request as EVP_PKEYs, through main's key factory. */
+/*
+ * The keys the operation uses, as EVP_PKEYs through main's key factory:
+ * the protection key, the new key of a certificate request and the TLS
+ * client key of an https CA.
+ */
 static cmpd_err
-serve_keys_new(struct nw_serve *s, const Cmpd__TxnStartReq *r, EVP_PKEY **prot,
-    EVP_PKEY **new_key)
+serve_keys_new(
+    struct nw_serve *s, const Cmpd__TxnStartReq *r, struct nw_txn_keys *k)
 {
 	cmpd_err rv = CMPD_OK;
 
 	if (r->protection_key != NULL)
 		rv = s->cfg.key_new(s->cfg.key_arg, s->cfg.libctx, r->job_id,
-		    r->protection_key, prot);
-	if (rv == CMPD_OK && r->new_key != NULL)
+		    r->protection_key, &k->prot);
+	if (rv == CMPD_OK && nw_op_has_new_key(r->op))
 		rv = s->cfg.key_new(s->cfg.key_arg, s->cfg.libctx, r->job_id,
-		    r->new_key, new_key);
+		    r->new_key, &k->new_key);
+	if (rv == CMPD_OK && r->tls_key != NULL &&
+	    nw_url_is_https(r->server_url))
+		rv = s->cfg.key_new(s->cfg.key_arg, s->cfg.libctx, r->job_id,
+		    r->tls_key, &k->tls);
 	return rv;
 }
 
@@ -478,20 +465,21 @@ static cmpd_err
 serve_txn_prepare(
     struct nw_serve *s, struct nw_job *j, const Cmpd__TxnStartReq *r)
 {
-	EVP_PKEY *prot = NULL, *new_key = NULL;
+	struct nw_txn_keys keys = { NULL, NULL, NULL };
 	char why[512];
 	cmpd_err rv;
 
-	if ((rv = serve_keys_new(s, r, &prot, &new_key)) != CMPD_OK) {
+	if ((rv = serve_keys_new(s, r, &keys)) != CMPD_OK) {
 		snprintf(why, sizeof(why),
 		    "cannot use the keyworker's keys: %s", cmpd_strerror(rv));
 		cmpd_log_openssl(CMPD_LOG_DEBUG, j->id);
 	} else {
 		rv = nw_txn_new(
-		    s->cfg.libctx, r, prot, new_key, &j->txn, why, sizeof(why));
+		    s->cfg.libctx, r, &keys, &j->txn, why, sizeof(why));
 	}
-	EVP_PKEY_free(prot);
-	EVP_PKEY_free(new_key);
+	EVP_PKEY_free(keys.prot);
+	EVP_PKEY_free(keys.new_key);
+	EVP_PKEY_free(keys.tls);
 	if (rv == CMPD_OK)
 		rv = job_queue(j, NW_WORK_STEP);
 	else
@@ -505,7 +493,7 @@ serve_start(struct nw_serve *s, const cmpd_env *env, char *why, size_t whylen)
 	const Cmpd__TxnStartReq *r = env->txn_start_req;
 	struct nw_job *j;
 
-	if (check_start(r, why, whylen) != 0)
+	if (nw_check_start(r, why, whylen) != 0)
 		return -1;
 	if (serve_job_find(s, r->job_id) != NULL)
 		return WHY("job %s already has a transaction", r->job_id);
@@ -529,7 +517,7 @@ serve_continue(
 	char text[128];
 	struct nw_job *j;
 
-	if (!check_job_id(id))
+	if (!nw_check_job_id(id))
 		return WHY("bad job id");
 	if ((j = serve_job_find(s, id)) == NULL) {
 		snprintf(text, sizeof(text),
@@ -559,7 +547,7 @@ serve_abort(struct nw_serve *s, const cmpd_env *env, char *why, size_t whylen)
 	const char *id = env->txn_abort_req->job_id;
 	struct nw_job *j;
 
-	if (!check_job_id(id))
+	if (!nw_check_job_id(id))
 		return WHY("bad job id");
 	serve_ok_send(s, env->id);
 	if ((j = serve_job_find(s, id)) == NULL)

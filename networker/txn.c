@@ -1,23 +1,21 @@
 #include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <openssl/http.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 
 #include "ipc.h"
 #include "log.h"
 #include "names.h"
 #include "txn_int.h"
 
-#define WHY(...) snprintf(why, whylen, __VA_ARGS__)
+/* OpenSSL's own default for a message without a timeout. */
+#define TXN_MSG_TIMEOUT_DEFAULT 120
+#define TXN_MSG_TIMEOUT_MAX     86400
+/* A year: the broker passes what is left of a job's deadline. */
+#define TXN_TOTAL_TIMEOUT_MAX (366u * 86400u)
 
-/* Decodes one DER certificate in libctx, refusing trailing bytes. */
-static X509 *
-txn_cert_decode(OSSL_LIB_CTX *libctx, const ProtobufCBinaryData *d)
+X509 *
+nw_txn_cert_decode(OSSL_LIB_CTX *libctx, const ProtobufCBinaryData *d)
 {
 	const unsigned char *p = d->data;
 	X509 *x = X509_new_ex(libctx, NULL);
@@ -30,10 +28,9 @@ txn_cert_decode(OSSL_LIB_CTX *libctx, const ProtobufCBinaryData *d)
 	return x;
 }
 
-/* Decodes n DER certificates; what names them in an error. */
-static cmpd_err
-txn_certs_decode(OSSL_LIB_CTX *libctx, const ProtobufCBinaryData *d, size_t n,
-    const char *what, STACK_OF(X509) * *out, char *why, size_t whylen)
+cmpd_err
+nw_txn_certs_decode(OSSL_LIB_CTX *libctx, const ProtobufCBinaryData *d,
+    size_t n, const char *what, STACK_OF(X509) * *out, char *why, size_t whylen)
 {
 	STACK_OF(X509) *sk = sk_X509_new_null();
 	X509 *x;
@@ -41,7 +38,7 @@ txn_certs_decode(OSSL_LIB_CTX *libctx, const ProtobufCBinaryData *d, size_t n,
 	if (sk == NULL)
 		return CMPD_ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		if ((x = txn_cert_decode(libctx, &d[i])) == NULL) {
+		if ((x = nw_txn_cert_decode(libctx, &d[i])) == NULL) {
 			WHY("%s[%zu] is not a DER certificate", what, i);
 			sk_X509_pop_free(sk, X509_free);
 			return CMPD_EINVAL;
@@ -56,115 +53,82 @@ txn_certs_decode(OSSL_LIB_CTX *libctx, const ProtobufCBinaryData *d, size_t n,
 	return CMPD_OK;
 }
 
-/* Returns the part of url after the scheme, or NULL if it is not http. */
-static const char *
-txn_url_rest(const char *url, char *why, size_t whylen)
-{
-	if (strncasecmp(url, "https://", 8) == 0) {
-		WHY("https is not supported yet: %s", url);
-		return NULL;
-	}
-	if (strncasecmp(url, "http://", 7) != 0) {
-		WHY("the CA URL must start with http://: %s", url);
-		return NULL;
-	}
-	return url + 7;
-}
-
 /*
- * The server: http://host[:port]/path, parsed by OpenSSL's own URL parser
- * so that OpenSSL's HTTP client sees what it expects.
+ * The per-message and per-step timeouts. OpenSSL counts the total from
+ * the first request of the step (and keeps counting across the polls of
+ * later steps), so the broker's remaining deadline becomes the step's.
  */
 static cmpd_err
-txn_server_set(struct nw_txn *t, const char *url, char *why, size_t whylen)
+txn_timeouts_set(
+    struct nw_txn *t, const Cmpd__TxnStartReq *r, char *why, size_t whylen)
 {
-	OSSL_CMP_CTX *ctx = t->ctx;
-	char *user = NULL, *host = NULL, *path = NULL, *query = NULL;
-	char *frag = NULL;
-	int ssl = 0, port = 0, ok;
-	cmpd_err rv = CMPD_EINVAL;
+	uint32_t msg = r->msg_timeout;
 
-	if (txn_url_rest(url, why, whylen) == NULL)
-		return CMPD_EINVAL;
-	if (!OSSL_HTTP_parse_url(
-	        url, &ssl, &user, &host, NULL, &port, &path, &query, &frag) ||
-	    host[0] == '\0') {
-		WHY("cannot parse the CA URL %s", url);
-		goto out;
-	}
-	if (user[0] != '\0' || frag[0] != '\0' || query[0] != '\0') {
-		WHY("the CA URL may not have user, query or fragment: %s", url);
-		goto out;
-	}
-	ok = OSSL_CMP_CTX_set1_server(ctx, host) &&
-	    OSSL_CMP_CTX_set_serverPort(ctx, port) &&
-	    OSSL_CMP_CTX_set1_serverPath(ctx, path);
-	rv = ok ? CMPD_OK : CMPD_ENOMEM;
-	t->host = host;
-	t->port = port;
-	host = NULL;
-out:
-	OPENSSL_free(user);
-	OPENSSL_free(host);
-	OPENSSL_free(path);
-	OPENSSL_free(query);
-	OPENSSL_free(frag);
-	return rv;
-}
-
-/*
- * Transport options. The broker owns time, so the whole transaction has
- * no deadline here. Proxies come only from the request: empty strings are
- * stored as "" (not NULL), so that OpenSSL does not fall back to the
- * environment's http_proxy and no_proxy.
- */
-/*
- * OpenSSL's HTTP client writes a request's headers and its body apart. With
- * Nagle's algorithm the body then waits on a kept-alive connection for the
- * CA's delayed ACK of the headers, 40 ms on Linux: send without delay.
- */
-static BIO *
-txn_http_cb(BIO *bio, void *arg, int connect, int detail)
-{
-	int fd = -1, one = 1;
-
-	(void)arg;
-	(void)detail;
-	if (connect && BIO_get_fd(bio, &fd) >= 0)
-		(void)setsockopt(
-		    fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	return bio;
-}
-
-static cmpd_err
-txn_transport_set(
-    struct nw_txn *t, const Cmpd__TxnStartReq *req, char *why, size_t whylen)
-{
-	const char *proxy = req->proxy != NULL ? req->proxy : "";
-	cmpd_err rv;
-
-	if ((rv = txn_server_set(t, req->server_url, why, whylen)) != 0)
-		return rv;
-	t->proxied = cmpd_str_set(proxy);
-	if (req->msg_timeout > 0 &&
-	    !OSSL_CMP_CTX_set_option(t->ctx, OSSL_CMP_OPT_MSG_TIMEOUT,
-	        (int)(req->msg_timeout > 86400 ? 86400 : req->msg_timeout)))
-		return CMPD_ENOMEM;
-	if (strncasecmp(proxy, "https://", 8) == 0) {
-		WHY("an https proxy is not supported yet: %s", proxy);
+	if (r->total_timeout > TXN_TOTAL_TIMEOUT_MAX) {
+		WHY("total_timeout %u s is out of range (at most %u)",
+		    r->total_timeout, TXN_TOTAL_TIMEOUT_MAX);
 		return CMPD_EINVAL;
 	}
-	if (!OSSL_CMP_CTX_set_option(t->ctx, OSSL_CMP_OPT_TOTAL_TIMEOUT, 0) ||
-	    !OSSL_CMP_CTX_set_http_cb(t->ctx, txn_http_cb) ||
-	    !OSSL_CMP_CTX_set1_proxy(t->ctx, proxy) ||
-	    !OSSL_CMP_CTX_set1_no_proxy(
-	        t->ctx, req->no_proxy != NULL ? req->no_proxy : ""))
+	t->total_timeout = r->total_timeout;
+	if (msg > TXN_MSG_TIMEOUT_MAX)
+		msg = TXN_MSG_TIMEOUT_MAX;
+	if ((msg > 0 &&
+	        !OSSL_CMP_CTX_set_option(
+	            t->ctx, OSSL_CMP_OPT_MSG_TIMEOUT, (int)msg)) ||
+	    !OSSL_CMP_CTX_set_option(
+	        t->ctx, OSSL_CMP_OPT_TOTAL_TIMEOUT, (int)r->total_timeout))
 		return CMPD_ENOMEM;
 	return CMPD_OK;
 }
 
+/* How long a proxy may take to open a tunnel: as long as a message. */
+static int
+txn_connect_timeout(const Cmpd__TxnStartReq *r)
+{
+	uint32_t s =
+	    r->msg_timeout > 0 ? r->msg_timeout : TXN_MSG_TIMEOUT_DEFAULT;
+
+	if (s > TXN_MSG_TIMEOUT_MAX)
+		s = TXN_MSG_TIMEOUT_MAX;
+	if (r->total_timeout > 0 && r->total_timeout < s)
+		s = r->total_timeout;
+	return (int)s;
+}
+
+/* The URL, the proxy and, for https, the TLS settings (transport.h). */
 static cmpd_err
-txn_name_set(OSSL_CMP_CTX *ctx, const char *s, const char *what,
+txn_transport_set(struct nw_txn *t, const Cmpd__TxnStartReq *r,
+    EVP_PKEY *tls_key, char *why, size_t whylen)
+{
+	struct nw_transport_cfg cfg = { .libctx = t->libctx,
+		.job = t->job,
+		.url = r->server_url,
+		.proxy = r->proxy,
+		.no_proxy = r->no_proxy,
+		.timeout = txn_connect_timeout(r),
+		.tls_key = tls_key };
+	cmpd_err rv;
+
+	if ((rv = nw_txn_certs_decode(t->libctx, r->tls_trusted,
+	         r->n_tls_trusted, "tls_trusted", &cfg.tls_trusted, why,
+	         whylen)) != 0 ||
+	    (rv = nw_txn_certs_decode(t->libctx, r->tls_certs, r->n_tls_certs,
+	         "tls_certs", &cfg.tls_certs, why, whylen)) != 0 ||
+	    (rv = nw_transport_new(&cfg, &t->transport, why, whylen)) != 0 ||
+	    (rv = nw_transport_apply(t->transport, t->ctx)) != 0 ||
+	    (rv = txn_timeouts_set(t, r, why, whylen)) != 0)
+		goto out;
+	log_info("job %s: CA at %s%s%s", t->job, t->url,
+	    nw_transport_proxy(t->transport)[0] ? " through the proxy " : "",
+	    nw_transport_proxy(t->transport));
+out:
+	sk_X509_pop_free(cfg.tls_trusted, X509_free);
+	sk_X509_pop_free(cfg.tls_certs, X509_free);
+	return rv;
+}
+
+cmpd_err
+nw_txn_name_set(OSSL_CMP_CTX *ctx, const char *s, const char *what,
     int (*set)(OSSL_CMP_CTX *, const X509_NAME *), char *why, size_t whylen)
 {
 	X509_NAME *name = NULL;
@@ -208,22 +172,22 @@ txn_trust_set(struct nw_txn *t, OSSL_LIB_CTX *libctx,
 	X509 *srv = NULL;
 	cmpd_err rv;
 
-	if ((rv = txn_certs_decode(libctx, r->trusted, r->n_trusted, "trusted",
-	         &trusted, why, whylen)) != 0 ||
-	    (rv = txn_certs_decode(libctx, r->untrusted, r->n_untrusted,
+	if ((rv = nw_txn_certs_decode(libctx, r->trusted, r->n_trusted,
+	         "trusted", &trusted, why, whylen)) != 0 ||
+	    (rv = nw_txn_certs_decode(libctx, r->untrusted, r->n_untrusted,
 	         "untrusted", &untrusted, why, whylen)) != 0)
 		goto out;
 	if (r->srv_cert.len > 0 &&
-	    (srv = txn_cert_decode(libctx, &r->srv_cert)) == NULL) {
+	    (srv = nw_txn_cert_decode(libctx, &r->srv_cert)) == NULL) {
 		WHY("srv_cert is not a DER certificate");
 		rv = CMPD_EINVAL;
 		goto out;
 	}
 	if ((sk_X509_num(trusted) > 0 &&
 	        (rv = txn_store_set(t->ctx, trusted)) != 0) ||
-	    (rv = txn_name_set(t->ctx, r->expected_sender, "expected sender",
+	    (rv = nw_txn_name_set(t->ctx, r->expected_sender, "expected sender",
 	         OSSL_CMP_CTX_set1_expected_sender, why, whylen)) != 0 ||
-	    (rv = txn_name_set(t->ctx, r->recipient, "recipient",
+	    (rv = nw_txn_name_set(t->ctx, r->recipient, "recipient",
 	         OSSL_CMP_CTX_set1_recipient, why, whylen)) != 0)
 		goto out;
 	/*
@@ -282,7 +246,7 @@ txn_sig_set(struct nw_txn *t, OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *r,
 	X509 *cert;
 	cmpd_err rv;
 
-	if ((rv = txn_certs_decode(libctx, r->protection_certs,
+	if ((rv = nw_txn_certs_decode(libctx, r->protection_certs,
 	         r->n_protection_certs, "protection_certs", &certs, why,
 	         whylen)) != 0)
 		return rv;
@@ -302,9 +266,7 @@ txn_sig_set(struct nw_txn *t, OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *r,
 	rv = CMPD_ENOMEM;
 	if (OSSL_CMP_CTX_set1_cert(t->ctx, cert) &&
 	    OSSL_CMP_CTX_set1_pkey(t->ctx, key) &&
-	    OSSL_CMP_CTX_set1_extraCertsOut(t->ctx, certs) &&
-	    (t->op != CMPD__CMP_OP__CMP_OP_RR ||
-	        OSSL_CMP_CTX_set1_oldCert(t->ctx, cert)))
+	    OSSL_CMP_CTX_set1_extraCertsOut(t->ctx, certs))
 		rv = CMPD_OK;
 out:
 	X509_free(cert);
@@ -332,167 +294,60 @@ txn_protection_set(struct nw_txn *t, OSSL_LIB_CTX *libctx,
 	return CMPD_OK;
 }
 
-static cmpd_err
-txn_sans_set(
-    OSSL_CMP_CTX *ctx, const Cmpd__TxnStartReq *r, char *why, size_t whylen)
-{
-	GENERAL_NAME *gn = NULL;
-	char reason[256];
-	int ok;
-
-	for (size_t i = 0; i < r->n_sans; i++) {
-		if (nw_san_parse(r->sans[i], &gn, reason, sizeof(reason))) {
-			WHY("bad subjectAltName: %s", reason);
-			return CMPD_EINVAL;
-		}
-		ok = OSSL_CMP_CTX_push1_subjectAltName(ctx, gn);
-		GENERAL_NAME_free(gn);
-		if (!ok)
-			return CMPD_ENOMEM;
-	}
-	return CMPD_OK;
-}
-
 /*
- * The certificate template. IR and CR carry exactly the names asked for:
- * OpenSSL would otherwise copy the protection (supplier) certificate's
- * subjectAltNames into the request. KUR keeps OpenSSL's default of the
- * old certificate's names when none are given.
- */
-static cmpd_err
-txn_template_set(struct nw_txn *t, const Cmpd__TxnStartReq *r,
-    EVP_PKEY *new_key, char *why, size_t whylen)
-{
-	int len, nodefault = t->req_type != OSSL_CMP_KUR || r->n_sans > 0;
-	cmpd_err rv;
-
-	if ((len = i2d_PUBKEY(new_key, &t->spki)) <= 0) {
-		WHY("cannot encode the new key");
-		return CMPD_ECRYPTO;
-	}
-	t->check.spki = t->spki;
-	t->check.spki_len = (size_t)len;
-	if (!EVP_PKEY_up_ref(new_key))
-		return CMPD_ENOMEM;
-	if (!OSSL_CMP_CTX_set0_newPkey(t->ctx, 1, new_key)) {
-		EVP_PKEY_free(new_key);
-		return CMPD_ENOMEM;
-	}
-	if (r->validity_days > 36500) {
-		WHY("validity_days %u is out of range", r->validity_days);
-		return CMPD_EINVAL;
-	}
-	if ((rv = txn_name_set(t->ctx, r->subject, "subject",
-	         OSSL_CMP_CTX_set1_subjectName, why, whylen)) != 0 ||
-	    (rv = txn_sans_set(t->ctx, r, why, whylen)) != 0)
-		return rv;
-	if (!OSSL_CMP_CTX_set_option(
-	        t->ctx, OSSL_CMP_OPT_SUBJECTALTNAME_NODEFAULT, nodefault) ||
-	    !OSSL_CMP_CTX_set_option(t->ctx, OSSL_CMP_OPT_IMPLICIT_CONFIRM,
-	        r->implicit_confirm ? 1 : 0) ||
-	    (r->validity_days > 0 &&
-	        !OSSL_CMP_CTX_set_option(
-	            t->ctx, OSSL_CMP_OPT_VALIDITY_DAYS, (int)r->validity_days)))
-		return CMPD_ENOMEM;
-	return CMPD_OK;
-}
-
-/* The anchors the new certificate must reach (certcheck.c). */
-static cmpd_err
-txn_check_set(struct nw_txn *t, OSSL_LIB_CTX *libctx,
-    const Cmpd__TxnStartReq *r, char *why, size_t whylen)
-{
-	cmpd_err rv;
-
-	rv = txn_certs_decode(libctx, r->enroll_trusted, r->n_enroll_trusted,
-	    "enroll_trusted", &t->check.anchors, why, whylen);
-	t->check.libctx = libctx;
-	t->check.trust_capubs = r->trust_capubs;
-	return rv;
-}
-
-/*
- * The operation. KUR updates, and RR revokes, the certificate that
- * protects the request (the one whose key the keyworker holds); GENM asks
- * for the CA certificates.
+ * The operation. KUR updates the certificate that protects the request (the
+ * one whose key the keyworker holds), so it needs a signature; RR may be
+ * protected as the profile says.
  */
 static cmpd_err
 txn_op_set(struct nw_txn *t, const Cmpd__TxnStartReq *r, EVP_PKEY *prot,
     char *why, size_t whylen)
 {
+	static const struct {
+		Cmpd__CmpOp op;
+		int req_type;
+	} ops[] = {
+		{ CMPD__CMP_OP__CMP_OP_IR, OSSL_CMP_IR },
+		{ CMPD__CMP_OP__CMP_OP_CR, OSSL_CMP_CR },
+		{ CMPD__CMP_OP__CMP_OP_KUR, OSSL_CMP_KUR },
+		{ CMPD__CMP_OP__CMP_OP_P10CR, OSSL_CMP_P10CR },
+		{ CMPD__CMP_OP__CMP_OP_RR, -1 },
+		{ CMPD__CMP_OP__CMP_OP_GENM, -1 },
+	};
+
 	t->op = r->op;
-	switch (r->op) {
-	case CMPD__CMP_OP__CMP_OP_IR:
-		t->req_type = OSSL_CMP_IR;
-		return CMPD_OK;
-	case CMPD__CMP_OP__CMP_OP_CR:
-		t->req_type = OSSL_CMP_CR;
-		return CMPD_OK;
-	case CMPD__CMP_OP__CMP_OP_KUR:
-		t->req_type = OSSL_CMP_KUR;
-		/* fall through */
-	case CMPD__CMP_OP__CMP_OP_RR:
-		if (prot != NULL)
+	t->genm_type = r->genm_type;
+	if (r->op == CMPD__CMP_OP__CMP_OP_KUR && prot == NULL) {
+		WHY("a key update must be protected by the certificate's own "
+		    "key, not a MAC");
+		return CMPD_EINVAL;
+	}
+	for (size_t i = 0; i < CMPD_ARRAY_LEN(ops); i++) {
+		if (ops[i].op == r->op) {
+			t->req_type = ops[i].req_type;
 			return CMPD_OK;
-		WHY("a key update or revocation must be protected by the "
-		    "certificate's own key, not a MAC");
-		return CMPD_EINVAL;
-	case CMPD__CMP_OP__CMP_OP_GENM:
-		return CMPD_OK;
-	default:
-		WHY("CMP operation %d (P10CR) is not supported yet",
-		    (int)r->op);
-		return CMPD_EINVAL;
+		}
 	}
+	WHY("CMP operation %d is not known", (int)r->op);
+	return CMPD_EINVAL;
 }
 
-static int
-txn_is_certreq(const struct nw_txn *t)
+int
+nw_txn_is_certreq(const struct nw_txn *t)
 {
-	return t->op == CMPD__CMP_OP__CMP_OP_IR ||
-	    t->op == CMPD__CMP_OP__CMP_OP_CR ||
-	    t->op == CMPD__CMP_OP__CMP_OP_KUR;
-}
-
-/* What the operation sends besides the header. */
-static cmpd_err
-txn_body_set(struct nw_txn *t, OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *r,
-    EVP_PKEY *new_key, char *why, size_t whylen)
-{
-	OSSL_CMP_ITAV *itav;
-	ASN1_OBJECT *type;
-	cmpd_err rv;
-
-	if (txn_is_certreq(t)) {
-		if ((rv = txn_template_set(t, r, new_key, why, whylen)) != 0)
-			return rv;
-		return txn_check_set(t, libctx, r, why, whylen);
-	}
-	if (t->op == CMPD__CMP_OP__CMP_OP_RR)
-		return CMPD_OK; /* txn_sig_set named the certificate */
-	if ((type = OBJ_txt2obj(NW_OID_IT_CACERTS, 1)) == NULL)
-		return CMPD_ENOMEM;
-	if ((itav = OSSL_CMP_ITAV_create(type, NULL)) == NULL) {
-		ASN1_OBJECT_free(type);
-		return CMPD_ENOMEM;
-	}
-	if (!OSSL_CMP_CTX_push0_genm_ITAV(t->ctx, itav)) {
-		OSSL_CMP_ITAV_free(itav);
-		return CMPD_ENOMEM;
-	}
-	return CMPD_OK;
+	return t->req_type >= 0;
 }
 
 static cmpd_err
 txn_build(struct nw_txn *t, OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *r,
-    EVP_PKEY *prot, EVP_PKEY *new_key, char *why, size_t whylen)
+    const struct nw_txn_keys *keys, char *why, size_t whylen)
 {
 	ASN1_OCTET_STRING *tid = NULL;
 	cmpd_err rv;
 
-	if ((rv = txn_op_set(t, r, prot, why, whylen)) != 0)
+	if ((rv = txn_op_set(t, r, keys->prot, why, whylen)) != 0)
 		return rv;
-	if ((txn_is_certreq(t) && new_key == NULL) ||
+	if ((nw_txn_is_certreq(t) && keys->new_key == NULL) ||
 	    r->transaction_id.len != NW_TID_LEN) {
 		WHY("a certificate request needs a new key, and every "
 		    "transaction a 16-byte transactionID");
@@ -503,10 +358,11 @@ txn_build(struct nw_txn *t, OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *r,
 	if ((t->url = strdup(r->server_url)) == NULL ||
 	    (t->ctx = OSSL_CMP_CTX_new(libctx, NULL)) == NULL)
 		return CMPD_ENOMEM;
-	if ((rv = txn_transport_set(t, r, why, whylen)) != 0 ||
+	if ((rv = txn_transport_set(t, r, keys->tls, why, whylen)) != 0 ||
 	    (rv = txn_trust_set(t, libctx, r, why, whylen)) != 0 ||
-	    (rv = txn_protection_set(t, libctx, r, prot, why, whylen)) != 0 ||
-	    (rv = txn_body_set(t, libctx, r, new_key, why, whylen)) != 0)
+	    (rv = txn_protection_set(t, libctx, r, keys->prot, why, whylen)) !=
+	        0 ||
+	    (rv = nw_txn_body_set(t, r, keys->new_key, why, whylen)) != 0)
 		return rv;
 	/*
 	 * The broker's transactionID: the keyworker signs only messages of
@@ -525,7 +381,7 @@ txn_build(struct nw_txn *t, OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *r,
 
 cmpd_err
 nw_txn_new(OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *req,
-    EVP_PKEY *prot_key, EVP_PKEY *new_key, struct nw_txn **out, char *why,
+    const struct nw_txn_keys *keys, struct nw_txn **out, char *why,
     size_t whylen)
 {
 	struct nw_txn *t = NULL;
@@ -536,8 +392,9 @@ nw_txn_new(OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *req,
 		return CMPD_ENOMEM;
 	t->magic = NW_TXN_MAGIC;
 	t->ca_status = -1;
+	t->req_type = -1;
 	cmpd_strlcpy(t->job, req->job_id, sizeof(t->job));
-	rv = txn_build(t, libctx, req, prot_key, new_key, why, whylen);
+	rv = txn_build(t, libctx, req, keys, why, whylen);
 	if (rv != CMPD_OK) {
 		if (why[0] == '\0')
 			WHY("cannot prepare the transaction: %s",
@@ -557,11 +414,13 @@ nw_txn_free(struct nw_txn *t)
 	if (t == NULL)
 		return;
 	CMPD_MAGIC_CHECK(t, NW_TXN_MAGIC);
+	/* The context refers to the transport: free it first. */
 	OSSL_CMP_CTX_free(t->ctx);
+	nw_transport_free(t->transport);
+	X509_free(t->old_root);
 	sk_X509_pop_free(t->check.anchors, X509_free);
 	sk_X509_pop_free(t->chain, X509_free);
 	OPENSSL_free(t->spki);
-	OPENSSL_free(t->host);
 	free(t->url);
 	t->magic = 0;
 	free(t);

@@ -4,11 +4,17 @@
  * provider; in tests, ordinary software keys), so this file never knows
  * where a signature is made.
  *
- * Operations: IR and CR certify new_key; KUR certifies new_key in place
- * of the certificate that protects the request (protection_certs[0]); RR
- * revokes that certificate (no reason code); GENM asks for the CA
- * certificates (id-it-caCerts) and returns them in ca_pubs. P10CR is not
- * supported yet. KUR and RR need signature protection.
+ * Operations (TxnStartReq.op):
+ *  - IR and CR certify new_key (CR: protected by a cmpd certificate);
+ *  - KUR certifies new_key (or the same key again) in place of old_cert,
+ *    which protects the request (protection_certs[0]) and is named in
+ *    oldCertID;
+ *  - P10CR sends a PKCS#10 request for new_key, signed with that key;
+ *  - RR revokes old_cert with its reason code;
+ *  - GENM asks for the CA certificates, a root CA key update (checked
+ *    against trusted[0] before it is reported) or the certificate request
+ *    template (RFC 9483 4.3), answered in the result's genm part.
+ * The CA URL may be https (transport.h), through an HTTP proxy.
  *
  * Threads: nw_txn_new and nw_txn_free run anywhere; nw_txn_step and
  * nw_txn_abort block on the network and run on a worker thread, one call
@@ -25,6 +31,20 @@
 
 struct nw_txn;
 
+/* What a genm brought back, checked: the content of a GenmResult. */
+struct nw_genm_result {
+	Cmpd__GenmType type;
+	int empty;                    /* the CA answered without a value */
+	STACK_OF(X509) * ca_certs;    /* caCerts */
+	X509 *new_root;               /* rootCaKeyUpdate: newWithNew */
+	X509 *new_with_old;           /* checked against trusted[0] */
+	X509 *old_with_new;           /* if the CA sent one */
+	unsigned char *cert_template; /* certReqTemplate: DER CertTemplate */
+	size_t cert_template_len;
+	unsigned char *key_spec; /* DER Controls, if the CA sent them */
+	size_t key_spec_len;
+};
+
 /* How one step ended: the content of a TxnRep. */
 struct nw_txn_result {
 	Cmpd__TxnResult result;   /* TXN_DONE, TXN_WAITING or TXN_FAILED */
@@ -38,21 +58,28 @@ struct nw_txn_result {
 	size_t n_texts;
 	cmpd_err error;       /* when failed */
 	char error_text[768]; /* when failed: one line a person acts on */
+	int has_genm;         /* GENM done: genm holds the answer */
+	struct nw_genm_result genm;
+};
+
+/* The keys of a transaction; only referenced. */
+struct nw_txn_keys {
+	EVP_PKEY *prot;    /* signature protection; NULL with a MAC */
+	EVP_PKEY *new_key; /* the key to certify; NULL for RR and GENM */
+	EVP_PKEY *tls;     /* the TLS client key of an https CA, or NULL */
 };
 
 void nw_txn_result_init(struct nw_txn_result *res);
 void nw_txn_result_fini(struct nw_txn_result *res);
 
 /*
- * Prepares the transaction req describes, in libctx (NULL: the default).
- * prot_key is the signature protection key (NULL with MAC protection),
- * new_key the key to certify (NULL for operations without one); both are
- * only referenced. On failure returns CMPD_EINVAL (a request this
- * transaction cannot run, such as an https URL, a bad subject or an
- * Ed25519 protection key) or another code, with the reason in why.
+ * Prepares the transaction req describes, in libctx (NULL: the default),
+ * with keys. On failure returns CMPD_EINVAL (a request this transaction
+ * cannot run, such as an https URL without TLS anchors, a bad subject or
+ * an Ed25519 protection key) or another code, with the reason in why.
  */
 cmpd_err nw_txn_new(OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *req,
-    EVP_PKEY *prot_key, EVP_PKEY *new_key, struct nw_txn **out, char *why,
+    const struct nw_txn_keys *keys, struct nw_txn **out, char *why,
     size_t whylen);
 
 /*

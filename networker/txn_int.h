@@ -1,12 +1,15 @@
 /*
- * What txn.c (building the CMP context from a request) and txnstep.c
- * (running it and reading the outcome) share.
+ * What the transaction files share: txn.c (building the CMP context from a
+ * request), txnreq.c (what each operation sends), txngenm.c (general
+ * messages), txnstep.c (running a step) and txnfail.c (what a failure
+ * tells a person).
  */
 #pragma once
 
 #include <openssl/cmp.h>
 
 #include "certcheck.h"
+#include "transport.h"
 #include "txn.h"
 #include "util.h"
 
@@ -17,14 +20,15 @@ struct nw_txn {
 	uint32_t magic;
 	char job[CMPD_JOB_ID_LEN + 1];
 	char *url;
-	char *host; /* of url, and whether a proxy stands between */
-	int port;
-	int proxied;
+	struct nw_transport *transport;
 	Cmpd__CmpOp op;
-	int req_type; /* OSSL_CMP_IR, _CR or _KUR for certificate requests */
+	int req_type; /* OSSL_CMP_IR, _CR, _P10CR or _KUR */
+	Cmpd__GenmType genm_type;
 	uint8_t tid[NW_TID_LEN];
+	uint32_t total_timeout; /* seconds; 0: none */
 	OSSL_LIB_CTX *libctx;
 	OSSL_CMP_CTX *ctx;
+	X509 *old_root; /* rootCaKeyUpdate: the current anchor, trusted[0] */
 
 	/* The certConf decision: inputs, and what it found. */
 	struct nw_certcheck check;
@@ -36,17 +40,71 @@ struct nw_txn {
 	char reject_text[512];
 
 	/* What the transfer callback saw in the current step. */
+	const char *sending; /* the body of the message in flight */
 	int transfer_failed;
 	int tid_mismatch;
 	int waiting;
 };
 
+#define WHY(...) snprintf(why, whylen, __VA_ARGS__)
+
+/* Decodes one DER certificate in libctx, refusing trailing bytes. */
+X509 *nw_txn_cert_decode(OSSL_LIB_CTX *libctx, const ProtobufCBinaryData *d);
+
+/* Decodes n DER certificates; what names them in an error. */
+cmpd_err nw_txn_certs_decode(OSSL_LIB_CTX *libctx, const ProtobufCBinaryData *d,
+    size_t n, const char *what, STACK_OF(X509) * *out, char *why,
+    size_t whylen);
+
+/* Sets the name s ("/CN=x", empty: nothing) with set (txn.c). */
+cmpd_err nw_txn_name_set(OSSL_CMP_CTX *ctx, const char *s, const char *what,
+    int (*set)(OSSL_CMP_CTX *, const X509_NAME *), char *why, size_t whylen);
+
+/*
+ * What the operation sends besides the header (txnreq.c): the template
+ * or PKCS#10 request of new_key, the certificate to update or revoke, the
+ * revocation reason, the genm's question.
+ */
+cmpd_err nw_txn_body_set(struct nw_txn *t, const Cmpd__TxnStartReq *r,
+    EVP_PKEY *new_key, char *why, size_t whylen);
+
+/* Whether the operation asks for a certificate (IR, CR, P10CR, KUR). */
+int nw_txn_is_certreq(const struct nw_txn *t);
+
 /* Installs the callbacks of txnstep.c on t->ctx. */
 int nw_txn_callbacks_set(struct nw_txn *t);
 
-/* id-it-caCerts (RFC 9483 4.3.1), the genm this networker sends. */
-#define NW_OID_IT_CACERTS "1.3.6.1.5.5.7.4.17"
+/*
+ * General messages (txngenm.c). nw_genm_prepare keeps what the question
+ * needs (the current root for rootCaKeyUpdate) and, where OpenSSL has no
+ * helper, puts the question on t->ctx.
+ */
+cmpd_err nw_genm_prepare(
+    struct nw_txn *t, const Cmpd__TxnStartReq *r, char *why, size_t whylen);
 
-/* The certificates of a caCerts answer in genp's ITAVs (txngenm.c). */
-cmpd_err nw_txn_cacerts_take(const struct nw_txn *t,
-    STACK_OF(OSSL_CMP_ITAV) * itavs, STACK_OF(X509) * *out);
+/*
+ * Runs the genm exchange and checks its answer into res. Returns CMPD_OK;
+ * CMPD_ETRANSPORT with why empty when the exchange itself failed (the
+ * OpenSSL error queue says why); or a code with a sentence in why:
+ * CMPD_EBADCERT when a root CA update fails its checks, CMPD_ETRANSPORT
+ * when the answer is unusable.
+ */
+cmpd_err nw_genm_run(
+    struct nw_txn *t, struct nw_genm_result *res, char *why, size_t whylen);
+
+void nw_genm_result_fini(struct nw_genm_result *res);
+
+/*
+ * Sorts a failed step into the error a broker and a person can act on and
+ * fills res (txnfail.c); drains the thread's OpenSSL errors.
+ */
+void nw_txn_fail(struct nw_txn *t, struct nw_txn_result *res);
+
+/* The CA's PKIStatusInfo as the context kept it, into res (txnfail.c). */
+void nw_txn_status_copy(const struct nw_txn *t, struct nw_txn_result *res);
+
+/*
+ * Drains the thread's OpenSSL errors into the log and one line of text
+ * (txnfail.c), for failures with no further classification.
+ */
+void nw_txn_errors_drain(const struct nw_txn *t, char *buf, size_t len);

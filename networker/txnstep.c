@@ -5,12 +5,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "reach.h"
 #include "txn_int.h"
-
-/* Limits on what the CA's statusString may put into a TxnRep. */
-#define STEP_MAX_TEXTS    16
-#define STEP_MAX_TEXT_LEN 1024
 
 /*
  * OpenSSL's CMP log callback has no argument; the job of the step that
@@ -64,6 +59,10 @@ step_tid_ok(const struct nw_txn *t, const OSSL_CMP_MSG *req)
  * Every message goes through here: it must carry the broker's
  * transactionID (the keyworker signed it for that one), and each exchange
  * is logged with the job.
+ *
+ * OpenSSL 3.2 and later read the transfer callback's argument in
+ * OSSL_CMP_MSG_http_perform as BIOs of an existing connection; ours is
+ * the transaction, so it is hidden for the call.
  */
 static OSSL_CMP_MSG *
 step_transfer_cb(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
@@ -72,15 +71,18 @@ step_transfer_cb(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 	OSSL_CMP_MSG *rep;
 
 	CMPD_MAGIC_CHECK(t, NW_TXN_MAGIC);
+	t->sending = step_body_name(req);
 	if (!step_tid_ok(t, req)) {
 		t->tid_mismatch = 1;
 		log_err("job %s: %s has another transactionID; not sent",
-		    t->job, step_body_name(req));
+		    t->job, t->sending);
 		return NULL;
 	}
-	log_info(
-	    "job %s: sending %s to %s", t->job, step_body_name(req), t->url);
-	if ((rep = OSSL_CMP_MSG_http_perform(ctx, req)) == NULL) {
+	log_info("job %s: sending %s to %s", t->job, t->sending, t->url);
+	(void)OSSL_CMP_CTX_set_transfer_cb_arg(ctx, NULL);
+	rep = OSSL_CMP_MSG_http_perform(ctx, req);
+	(void)OSSL_CMP_CTX_set_transfer_cb_arg(ctx, t);
+	if (rep == NULL) {
 		t->transfer_failed = 1;
 		return NULL;
 	}
@@ -137,128 +139,6 @@ nw_txn_callbacks_set(struct nw_txn *t)
 	    OSSL_CMP_CTX_set_certConf_cb_arg(t->ctx, t);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t
-step_utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len = s[0] < 0x80          ? 1
-	    : s[0] >= 0xf0 && s[0] < 0xf5 ? 4
-	    : s[0] >= 0xe0                ? 3
-	    : s[0] >= 0xc2                ? 2
-	                                  : 0;
-
-	if (len == 0 || len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	return len;
-}
-
-/*
- * A copy of the CA's text safe for the IPC schema and for logs: valid
- * UTF-8 without control characters ('?' replaces anything else).
- */
-static char *
-step_text_dup(const ASN1_UTF8STRING *str)
-{
-	const unsigned char *s = ASN1_STRING_get0_data(str);
-	size_t n = (size_t)ASN1_STRING_length(str), o = 0, k;
-	char *out;
-
-	if (n > STEP_MAX_TEXT_LEN)
-		n = STEP_MAX_TEXT_LEN;
-	if ((out = malloc(n + 1)) == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i += k) {
-		k = step_utf8_len(s + i, n - i);
-		if (k == 0 || (k == 1 && (s[i] < 0x20 || s[i] == 0x7f))) {
-			out[o++] = '?';
-			k = 1;
-			continue;
-		}
-		memcpy(out + o, s + i, k);
-		o += k;
-	}
-	out[o] = '\0';
-	return out;
-}
-
-/* The CA's PKIStatusInfo as the context kept it. */
-static void
-step_status_copy(const struct nw_txn *t, struct nw_txn_result *res)
-{
-	OSSL_CMP_PKIFREETEXT *ss = OSSL_CMP_CTX_get0_statusString(t->ctx);
-	int st = OSSL_CMP_CTX_get_status(t->ctx);
-	int fi = OSSL_CMP_CTX_get_failInfoCode(t->ctx);
-	int n = sk_ASN1_UTF8STRING_num(ss);
-
-	res->pki_status = st < 0 ? -1 : st;
-	res->fail_info = fi < 0 || res->pki_status < 0 ? 0 : (uint32_t)fi;
-	if (n <= 0 || res->pki_status < 0)
-		return;
-	if (n > STEP_MAX_TEXTS)
-		n = STEP_MAX_TEXTS;
-	if ((res->texts = calloc((size_t)n, sizeof(char *))) == NULL)
-		return;
-	for (int i = 0; i < n; i++) {
-		char *s = step_text_dup(sk_ASN1_UTF8STRING_value(ss, i));
-
-		if (s != NULL)
-			res->texts[res->n_texts++] = s;
-	}
-}
-
-/* Reasons that say our own message could not be built or signed. */
-static int
-step_reason_is_build(unsigned long e)
-{
-	static const int reasons[] = { CMP_R_ERROR_PROTECTING_MESSAGE,
-		CMP_R_ERROR_CREATING_CERTREQ, CMP_R_ERROR_CREATING_CERTCONF,
-		CMP_R_ERROR_CREATING_POLLREQ, CMP_R_ERROR_CREATING_ERROR,
-		CMP_R_MISSING_KEY_INPUT_FOR_CREATING_PROTECTION };
-
-	if (ERR_GET_LIB(e) != ERR_LIB_CMP)
-		return 0;
-	for (size_t i = 0; i < CMPD_ARRAY_LEN(reasons); i++)
-		if (ERR_GET_REASON(e) == reasons[i])
-			return 1;
-	return 0;
-}
-
-/*
- * Drains the thread's OpenSSL errors into one line (reasons, oldest
- * first) and tells whether building or signing our own message failed.
- */
-static int
-step_errors_take(const struct nw_txn *t, char *buf, size_t len)
-{
-	const char *data, *reason;
-	size_t used = 0;
-	unsigned long e;
-	int flags, n, build = 0;
-
-	buf[0] = '\0';
-	while ((e = ERR_get_error_all(NULL, NULL, NULL, &data, &flags)) != 0) {
-		build |= step_reason_is_build(e);
-		if ((reason = ERR_reason_error_string(e)) == NULL)
-			reason = "unknown OpenSSL error";
-		if ((flags & ERR_TXT_STRING) == 0)
-			data = "";
-		log_debug("job %s: openssl: %s%s%s", t->job, reason,
-		    *data ? ": " : "", data);
-		if (used >= len)
-			continue;
-		n = snprintf(buf + used, len - used, "%s%s%s%s",
-		    used ? "; " : "", reason, *data ? ": " : "", data);
-		if (n > 0)
-			used += (size_t)n;
-	}
-	if (buf[0] == '\0')
-		snprintf(buf, len, "no detail from OpenSSL");
-	return build;
-}
-
 #define FAIL(code, ...)                                                     \
 	do {                                                                \
 		res->error = (code);                                        \
@@ -266,93 +146,12 @@ step_errors_take(const struct nw_txn *t, char *buf, size_t len)
 		    res->error_text, sizeof(res->error_text), __VA_ARGS__); \
 	} while (0)
 
-/* The names of PKIFailureInfo bits, as OpenSSL prints them. */
-static const char *
-step_bits_name(int bits, char *buf, size_t len)
-{
-	OSSL_CMP_PKISI *si;
-	const char *p;
-
-	si = OSSL_CMP_STATUSINFO_new(OSSL_CMP_PKISTATUS_rejection, bits, NULL);
-	if (si == NULL ||
-	    OSSL_CMP_snprint_PKIStatusInfo(si, buf, len) == NULL ||
-	    (p = strstr(buf, "PKIFailureInfo: ")) == NULL)
-		snprintf(buf, len, "failInfo %#x", (unsigned)bits);
-	else
-		memmove(buf, p + 16, strlen(p + 16) + 1);
-	OSSL_CMP_PKISI_free(si);
-	return buf;
-}
-
-/*
- * The CA was not reached or did not answer. Without a proxy, a direct
- * attempt tells why (reach.h); the CA may also have answered too late or
- * with something that is not HTTP, which OpenSSL's text then says.
- */
-static void
-step_unreachable(
-    const struct nw_txn *t, struct nw_txn_result *res, const char *errs)
-{
-	char why[128];
-
-	if (!t->proxied && strstr(errs, "connect") != NULL &&
-	    nw_reach_why(t->host, t->port, 2000, why, sizeof(why)))
-		FAIL(CMPD_ETRANSPORT, "cannot reach %.300s: %s", t->url, why);
-	else if (t->proxied)
-		FAIL(CMPD_ETRANSPORT,
-		    "cannot reach %.200s through the proxy: "
-		    "%s",
-		    t->url, errs);
-	else
-		FAIL(CMPD_ETRANSPORT, "cannot reach %.300s: %s", t->url, errs);
-}
-
-/*
- * Sorts a failed step into the error a broker and a person can act on:
- * our rejection of the certificate, the CA's refusal, our own message
- * that could not be built or signed, or the CA not reached or answering
- * something unusable.
- */
-static void
-step_fail(struct nw_txn *t, struct nw_txn_result *res)
-{
-	char errs[400], st[OSSL_CMP_PKISI_BUFLEN];
-	int build = step_errors_take(t, errs, sizeof(errs));
-
-	res->result = CMPD__TXN_RESULT__TXN_FAILED;
-	step_status_copy(t, res);
-	if (t->rejected) {
-		res->pki_status = t->ca_status < 0 ? -1 : t->ca_status;
-		FAIL(CMPD_EBADCERT, "issued certificate rejected (%.100s): %s",
-		    step_bits_name(t->reject_bits, st, sizeof(st)),
-		    t->reject_text);
-	} else if (t->tid_mismatch) {
-		FAIL(CMPD_EINTERNAL,
-		    "OpenSSL built a message with another "
-		    "transactionID; nothing was sent");
-	} else if (res->pki_status == OSSL_CMP_PKISTATUS_rejection) {
-		if (OSSL_CMP_CTX_snprint_PKIStatus(t->ctx, st, sizeof(st)) ==
-		    NULL)
-			snprintf(st, sizeof(st), "rejection");
-		FAIL(CMPD_EREFUSED, "CA refused the request: %.700s", st);
-	} else if (build) {
-		FAIL(CMPD_ECRYPTO, "cannot build or sign the CMP message: %s",
-		    errs);
-	} else if (t->transfer_failed) {
-		step_unreachable(t, res, errs);
-	} else {
-		FAIL(CMPD_ETRANSPORT, "unusable response from %.300s: %s",
-		    t->url, errs);
-	}
-	log_err("job %s: %s", t->job, res->error_text);
-}
-
 static void
 step_done(struct nw_txn *t, struct nw_txn_result *res)
 {
 	X509 *cert = OSSL_CMP_CTX_get0_newCert(t->ctx);
 
-	step_status_copy(t, res);
+	nw_txn_status_copy(t, res);
 	res->result = CMPD__TXN_RESULT__TXN_DONE;
 	res->ca_pubs = OSSL_CMP_CTX_get1_caPubs(t->ctx);
 	res->chain = t->chain;
@@ -367,41 +166,44 @@ step_done(struct nw_txn *t, struct nw_txn_result *res)
 	    sk_X509_num(res->chain));
 }
 
-/*
- * RR and GENM: one blocking exchange each (OpenSSL 3.0 polls for neither).
- * An RR that succeeds has no certificate to return; a GENM returns the
- * CA certificates of its caCerts answer in ca_pubs.
- */
+/* RR: one exchange (OpenSSL 3.0 does not poll for it), no certificate. */
 static void
-step_other(struct nw_txn *t, struct nw_txn_result *res)
+step_rr(struct nw_txn *t, struct nw_txn_result *res)
 {
-	STACK_OF(OSSL_CMP_ITAV) *itavs = NULL;
-	cmpd_err rv;
-
-	if (t->op == CMPD__CMP_OP__CMP_OP_RR) {
-		if (OSSL_CMP_exec_RR_ses(t->ctx) != 1) {
-			step_fail(t, res);
-			return;
-		}
-		log_info("job %s: certificate revoked", t->job);
-	} else {
-		if ((itavs = OSSL_CMP_exec_GENM_ses(t->ctx)) == NULL) {
-			step_fail(t, res);
-			return;
-		}
-		rv = nw_txn_cacerts_take(t, itavs, &res->ca_pubs);
-		sk_OSSL_CMP_ITAV_pop_free(itavs, OSSL_CMP_ITAV_free);
-		if (rv != CMPD_OK) {
-			res->result = CMPD__TXN_RESULT__TXN_FAILED;
-			FAIL(rv, "unusable caCerts answer from %.300s", t->url);
-			log_err("job %s: %s", t->job, res->error_text);
-			return;
-		}
-		log_info("job %s: %d CA certificates received", t->job,
-		    sk_X509_num(res->ca_pubs));
+	if (OSSL_CMP_exec_RR_ses(t->ctx) != 1) {
+		nw_txn_fail(t, res);
+		return;
 	}
-	step_status_copy(t, res);
+	log_info("job %s: certificate revoked", t->job);
+	nw_txn_status_copy(t, res);
 	res->result = CMPD__TXN_RESULT__TXN_DONE;
+}
+
+/* GENM: one exchange; the answer is checked before it is reported. */
+static void
+step_genm(struct nw_txn *t, struct nw_txn_result *res)
+{
+	char why[sizeof(res->error_text)], errs[400];
+	cmpd_err rv = nw_genm_run(t, &res->genm, why, sizeof(why));
+
+	if (rv != CMPD_OK && why[0] == '\0') {
+		nw_txn_fail(t, res);
+		return;
+	}
+	nw_txn_status_copy(t, res);
+	if (rv != CMPD_OK) {
+		nw_txn_errors_drain(t, errs, sizeof(errs));
+		nw_genm_result_fini(&res->genm);
+		res->result = CMPD__TXN_RESULT__TXN_FAILED;
+		FAIL(rv, "%s", why);
+		log_err("job %s: %s", t->job, res->error_text);
+		log_debug("job %s: openssl: %s", t->job, errs);
+		return;
+	}
+	res->has_genm = 1;
+	res->result = CMPD__TXN_RESULT__TXN_DONE;
+	log_info("job %s: genm answered%s", t->job,
+	    res->genm.empty ? " without a value" : "");
 }
 
 void
@@ -412,10 +214,14 @@ nw_txn_step(struct nw_txn *t, struct nw_txn_result *res)
 	CMPD_MAGIC_CHECK(t, NW_TXN_MAGIC);
 	step_job = t->job;
 	t->transfer_failed = 0;
+	t->sending = NULL;
+	nw_transport_reset(t->transport);
 	ERR_clear_error();
-	if (t->op == CMPD__CMP_OP__CMP_OP_RR ||
-	    t->op == CMPD__CMP_OP__CMP_OP_GENM) {
-		step_other(t, res);
+	if (!nw_txn_is_certreq(t)) {
+		if (t->op == CMPD__CMP_OP__CMP_OP_RR)
+			step_rr(t, res);
+		else
+			step_genm(t, res);
 		step_job = NULL;
 		return;
 	}
@@ -424,12 +230,12 @@ nw_txn_step(struct nw_txn *t, struct nw_txn_result *res)
 	if (rv == 1) {
 		step_done(t, res);
 	} else if (rv == -1) {
-		step_status_copy(t, res);
+		nw_txn_status_copy(t, res);
 		res->result = CMPD__TXN_RESULT__TXN_WAITING;
 		res->check_after = check_after < 0 ? 0 : (uint32_t)check_after;
 		log_info("job %s: CA says wait %d s", t->job, check_after);
 	} else {
-		step_fail(t, res);
+		nw_txn_fail(t, res);
 	}
 	step_job = NULL;
 }
@@ -450,7 +256,7 @@ nw_txn_abort(struct nw_txn *t)
 	if (OSSL_CMP_try_certreq(t->ctx, -1, NULL, &check_after) == 1) {
 		log_info("job %s: told the CA the request is given up", t->job);
 	} else {
-		step_errors_take(t, errs, sizeof(errs));
+		nw_txn_errors_drain(t, errs, sizeof(errs));
 		log_notice("job %s: could not tell the CA the request is "
 		           "given up: %s",
 		    t->job, errs);
@@ -472,6 +278,7 @@ nw_txn_result_fini(struct nw_txn_result *res)
 	X509_free(res->cert);
 	sk_X509_pop_free(res->chain, X509_free);
 	sk_X509_pop_free(res->ca_pubs, X509_free);
+	nw_genm_result_fini(&res->genm);
 	for (size_t i = 0; i < res->n_texts; i++)
 		free(res->texts[i]);
 	free(res->texts);

@@ -2,7 +2,8 @@
  * The signer's checks, with real CMP structures built by OpenSSL's CMP
  * client (and answered by an in-process OpenSSL CMP server where certConf
  * and pollReq are needed): what a grant allows is signed and verifies,
- * everything else is refused with a precise reason.
+ * everything else is refused with a precise reason. The TLS client key
+ * signs only the content of a TLS 1.3 client CertificateVerify.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,7 +26,7 @@
 #define OTHER "fedcba9876543210"
 
 /* The keys of the tests: role names, not types. */
-enum { K_PROT, K_NEW, K_OTHER, K_ED, K_RSA, K_MAX };
+enum { K_PROT, K_NEW, K_OTHER, K_ED, K_RSA, K_P384, K_MAX };
 
 struct fixture {
 	char *tmp;
@@ -44,6 +45,7 @@ static const Cmpd__KeyType fixture_types[K_MAX] = {
 	CMPD__KEY_TYPE__KEY_EC_P256,
 	CMPD__KEY_TYPE__KEY_ED25519,
 	CMPD__KEY_TYPE__KEY_RSA_2048,
+	CMPD__KEY_TYPE__KEY_EC_P384,
 };
 
 static int
@@ -110,6 +112,23 @@ teardown(void **state)
 }
 
 /* Grants job op with keys (-1: none) and transaction id txid. */
+static cmpd_err
+grant_tls(struct fixture *f, const char *job, Cmpd__CmpOp op, int prot,
+    int newk, int tls, struct kw_why *why)
+{
+	Cmpd__GrantReq req = CMPD__GRANT_REQ__INIT;
+
+	req.job_id = (char *)job;
+	req.op = op;
+	req.transaction_id.data = f->txid;
+	req.transaction_id.len = KW_TXID_LEN;
+	req.protection_key_id = prot >= 0 ? f->id[prot] : "";
+	req.new_key_id = newk >= 0 ? f->id[newk] : "";
+	req.tls_key_id = tls >= 0 ? f->id[tls] : "";
+	assert_int_equal(kw_grant_req_check(&req, why), CMPD_OK);
+	return kw_grant_set(f->gs, f->ks, &req, why);
+}
+
 static void
 grant(struct fixture *f, const char *job, Cmpd__CmpOp op, int prot, int newk,
     const uint8_t *txid)
@@ -682,6 +701,162 @@ test_sign_req_fields_checked(void **state)
 	assert_int_equal(kw_sign_req_check(&req, &why), CMPD_EINVAL);
 }
 
+/*
+ * What a TLS 1.3 client signs in its CertificateVerify (RFC 8446 4.4.3):
+ * 64 spaces, the context string, a zero byte, then hash_len bytes of
+ * transcript hash. Returns the length written to out.
+ */
+static size_t
+tls13_content(uint8_t *out, const char *context, size_t hash_len)
+{
+	size_t n = 0;
+
+	memset(out, 0x20, 64);
+	n = 64;
+	memcpy(out + n, context, strlen(context));
+	n += strlen(context);
+	out[n++] = 0x00;
+	RAND_bytes(out + n, (int)hash_len);
+	return n + hash_len;
+}
+
+#define TLS_CLIENT "TLS 1.3, client CertificateVerify"
+#define TLS_SERVER "TLS 1.3, server CertificateVerify"
+
+/* The TLS key signs a client CertificateVerify whose hash fits the digest. */
+static void
+test_tls_client_verify_signed(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t buf[256];
+	struct kw_why why;
+	size_t len;
+
+	assert_int_equal(grant_tls(f, JOB, CMPD__CMP_OP__CMP_OP_IR, K_PROT,
+	                     K_NEW, K_OTHER, &why),
+	    CMPD_OK);
+	assert_string_equal(kw_grants_key_user(f->gs, f->id[K_OTHER]), JOB);
+	len = tls13_content(buf, TLS_CLIENT, 32);
+	assert_signed(f, JOB, K_OTHER, "SHA256", buf, len);
+	len = tls13_content(buf, TLS_CLIENT, 48);
+	assert_signed(f, JOB, K_OTHER, "SHA384", buf, len);
+	len = tls13_content(buf, TLS_CLIENT, 64);
+	assert_signed(f, JOB, K_OTHER, "SHA512", buf, len);
+	/* A P-384 key as well. */
+	assert_int_equal(grant_tls(f, JOB, CMPD__CMP_OP__CMP_OP_GENM, K_PROT,
+	                     -1, K_P384, &why),
+	    CMPD_OK);
+	len = tls13_content(buf, TLS_CLIENT, 48);
+	assert_signed(f, JOB, K_P384, "SHA384", buf, len);
+}
+
+/* A server's content, bad padding, no zero byte, hashes of wrong length. */
+static void
+test_tls_wrong_shapes_refused(void **state)
+{
+	struct fixture *f = *state;
+	static const struct {
+		const char *digest;
+		size_t hash_len;
+	} wrong[] = { { "SHA256", 31 }, { "SHA256", 33 }, { "SHA256", 48 },
+		{ "SHA256", 0 }, { "SHA384", 32 }, { "SHA512", 48 } };
+	uint8_t buf[256];
+	struct kw_why why;
+	size_t len;
+
+	assert_int_equal(grant_tls(f, JOB, CMPD__CMP_OP__CMP_OP_IR, K_PROT,
+	                     K_NEW, K_OTHER, &why),
+	    CMPD_OK);
+	len = tls13_content(buf, TLS_SERVER, 32);
+	assert_refused(f, JOB, K_OTHER, "SHA256", buf, len,
+	    "context \"TLS 1.3, client CertificateVerify\"");
+	for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {
+		len = tls13_content(buf, TLS_CLIENT, wrong[i].hash_len);
+		assert_refused(f, JOB, K_OTHER, wrong[i].digest, buf, len,
+		    "TLS 1.3 CertificateVerify hash of");
+	}
+	len = tls13_content(buf, TLS_CLIENT, 32);
+	buf[10] = 0x21;
+	assert_refused(f, JOB, K_OTHER, "SHA256", buf, len, "64 spaces");
+	len = tls13_content(buf, TLS_CLIENT, 32);
+	buf[64 + strlen(TLS_CLIENT)] = 0x01;
+	assert_refused(f, JOB, K_OTHER, "SHA256", buf, len, "context");
+	assert_refused(f, JOB, K_OTHER, "SHA256", buf, 80, "too short");
+	/* The 1.2-style hash alone, and MD5, are no content at all. */
+	assert_refused(
+	    f, JOB, K_OTHER, "SHA256", buf + 64 + 34, 32, "too short");
+	assert_refused(f, JOB, K_OTHER, "MD5", buf, len, "not allowed");
+}
+
+/* Each role signs only its own structures. */
+static void
+test_tls_roles_apart(void **state)
+{
+	struct fixture *f = *state;
+	struct kwt_msgs m =
+	    request(f, CMPD__CMP_OP__CMP_OP_IR, K_OTHER, K_NEW, f->txid);
+	size_t len, crlen, tlen;
+	uint8_t *pp = kwt_protected_part(m.der[0], m.len[0], &len);
+	uint8_t buf[256];
+	const uint8_t *cr;
+	struct kw_why why;
+
+	assert_int_equal(kwt_cert_request(m.der[0], m.len[0], &cr, &crlen), 0);
+	tlen = tls13_content(buf, TLS_CLIENT, 32);
+	/* The TLS key is neither protection nor new key. */
+	assert_int_equal(grant_tls(f, JOB, CMPD__CMP_OP__CMP_OP_IR, K_PROT,
+	                     K_NEW, K_OTHER, &why),
+	    CMPD_OK);
+	assert_refused(f, JOB, K_OTHER, "SHA256", pp, len,
+	    "not a TLS 1.3 CertificateVerify content");
+	assert_refused(
+	    f, JOB, K_PROT, "SHA256", buf, tlen, "not a ProtectedPart");
+	assert_refused(f, JOB, K_NEW, "SHA256", buf, tlen, "not a CertRequest");
+	/* Without a TLS role no key signs for TLS. */
+	grant(f, JOB, CMPD__CMP_OP__CMP_OP_IR, K_OTHER, K_NEW, f->txid);
+	assert_signed(f, JOB, K_OTHER, "SHA256", pp, len);
+	assert_refused(
+	    f, JOB, K_OTHER, "SHA256", buf, tlen, "not a ProtectedPart");
+	assert_null(kw_grants_key_user(f->gs, f->id[K_P384]));
+	/* One key in the protection and TLS roles signs both. */
+	assert_int_equal(grant_tls(f, JOB, CMPD__CMP_OP__CMP_OP_IR, K_OTHER,
+	                     K_NEW, K_OTHER, &why),
+	    CMPD_OK);
+	assert_signed(f, JOB, K_OTHER, "SHA256", pp, len);
+	assert_signed(f, JOB, K_OTHER, "SHA256", buf, tlen);
+	assert_signed(f, JOB, K_NEW, "SHA256", cr, crlen);
+	assert_refused(f, JOB, K_OTHER, "SHA256", cr, crlen,
+	    "not a ProtectedPart (no CMP header and body); not a TLS 1.3");
+	free(pp);
+	kwt_msgs_free(&m);
+}
+
+/* RSA and Ed25519 keys cannot be granted for TLS; ids are checked. */
+static void
+test_tls_key_types_refused(void **state)
+{
+	struct fixture *f = *state;
+	Cmpd__GrantReq req;
+	struct kw_why why;
+
+	assert_int_equal(grant_tls(f, JOB, CMPD__CMP_OP__CMP_OP_IR, K_PROT,
+	                     K_NEW, K_RSA, &why),
+	    CMPD_EINVAL);
+	assert_non_null(strstr(why.text, "only EC keys"));
+	assert_null(kw_grant_find(f->gs, JOB));
+	assert_int_equal(grant_tls(f, JOB, CMPD__CMP_OP__CMP_OP_IR, K_PROT,
+	                     K_NEW, K_ED, &why),
+	    CMPD_EINVAL);
+	assert_non_null(strstr(why.text, "is Ed25519"));
+	cmpd__grant_req__init(&req);
+	req.job_id = JOB;
+	req.op = CMPD__CMP_OP__CMP_OP_GENM;
+	req.transaction_id.data = f->txid;
+	req.transaction_id.len = KW_TXID_LEN;
+	req.tls_key_id = "0123";
+	assert_grant_invalid(&req, "tls_key_id is not a key id");
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 
 int
@@ -706,6 +881,10 @@ main(void)
 		T(test_grant_fields_checked),
 		T(test_grant_replaced),
 		T(test_sign_req_fields_checked),
+		T(test_tls_client_verify_signed),
+		T(test_tls_wrong_shapes_refused),
+		T(test_tls_roles_apart),
+		T(test_tls_key_types_refused),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -18,6 +18,7 @@
 
 #include "ipc.h"
 #include "ipcwatch.h"
+#include "keyid.h"
 #include "log.h"
 #include "serve.h"
 #include "test_networker_util.h"
@@ -27,8 +28,8 @@
 	"-srv_cert srv.crt -srv_key srv.key -srv_trusted root.crt " \
 	"-rsp_cert rsp.crt -rsp_extracerts root.crt -rsp_capubs root.crt "
 
-#define PROT_ID "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
-#define NEW_ID  "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+/* The key id of sup.crt's key, the protection key (keyid.h). */
+static char prot_id[CMPD_KEY_ID_LEN + 1];
 
 struct fx {
 	uv_loop_t loop;
@@ -57,7 +58,7 @@ fx_key_new(void *arg, OSSL_LIB_CTX *libctx, const char *job_id,
 	if (f->key_fail)
 		return CMPD_EINVAL;
 	*out =
-	    nwt_key_load(strcmp(key->id, PROT_ID) == 0 ? "sup.key" : "rsp.key");
+	    nwt_key_load(strcmp(key->id, prot_id) == 0 ? "sup.key" : "rsp.key");
 	return *out != NULL ? CMPD_OK : CMPD_EIO;
 }
 
@@ -158,18 +159,22 @@ fx_quiet(struct fx *f, int ms)
 	}
 }
 
+/* The KeyInfo of a certificate's key, named as the keyworker names it. */
 static Cmpd__KeyInfo *
-key_info_new(const char *id, const char *cert)
+key_info_new(const char *cert)
 {
 	Cmpd__KeyInfo *k = malloc(sizeof(*k));
 	X509 *x = nwt_cert_load(cert);
+	char id[CMPD_KEY_ID_LEN + 1];
 
 	cmpd__key_info__init(k);
-	k->id = strdup(id);
 	k->type = CMPD__KEY_TYPE__KEY_EC_P256;
 	k->spki.len =
 	    (size_t)i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &k->spki.data);
 	X509_free(x);
+	assert_int_equal(
+	    cmpd_key_id_from_spki(k->spki.data, k->spki.len, id), CMPD_OK);
+	k->id = strdup(id);
 	return k;
 }
 
@@ -178,8 +183,9 @@ start_req_new(struct fx *f)
 {
 	Cmpd__TxnStartReq *r = nwt_req_new(f->port);
 
-	r->protection_key = key_info_new(PROT_ID, "sup.crt");
-	r->new_key = key_info_new(NEW_ID, "rsp.crt");
+	r->protection_key = key_info_new("sup.crt");
+	r->new_key = key_info_new("rsp.crt");
+	snprintf(prot_id, sizeof(prot_id), "%s", r->protection_key->id);
 	return r;
 }
 
@@ -378,7 +384,7 @@ test_start_fails_job(void **state)
 	env = fx_reply(f);
 	rep = rep_check(env, 11, CMPD__TXN_RESULT__TXN_FAILED);
 	assert_int_equal(rep->error, CMPD__ERROR_CODE__ERR_INVALID);
-	assert_non_null(strstr(rep->error_text, "https is not supported yet"));
+	assert_non_null(strstr(rep->error_text, "needs TLS trust anchors"));
 	cmpd_ipc_free(env);
 	f->key_fail = 1;
 	send_start(f, r, 12);
@@ -454,6 +460,65 @@ break_new_key(Cmpd__TxnStartReq *r)
 	r->new_key->id[0] = 'Z';
 }
 
+/* A key id that is not its SPKI's. */
+static void
+break_key_id(Cmpd__TxnStartReq *r)
+{
+	r->protection_key->id[0] = r->protection_key->id[0] == 'a' ? 'b' : 'a';
+}
+
+static void
+break_kur_no_old_cert(Cmpd__TxnStartReq *r)
+{
+	r->op = CMPD__CMP_OP__CMP_OP_KUR;
+}
+
+/* KUR's old certificate must be the one that protects it. */
+static void
+break_kur_other_cert(Cmpd__TxnStartReq *r)
+{
+	r->op = CMPD__CMP_OP__CMP_OP_KUR;
+	r->old_cert = nwt_der_load("rsp.crt");
+}
+
+static void
+break_rr_reason(Cmpd__TxnStartReq *r)
+{
+	r->op = CMPD__CMP_OP__CMP_OP_RR;
+	r->old_cert = nwt_der_load("rsp.crt");
+	r->revocation_reason = 7; /* unused in CRLReason */
+}
+
+static void
+break_genm_type(Cmpd__TxnStartReq *r)
+{
+	r->op = CMPD__CMP_OP__CMP_OP_GENM;
+	r->genm_type = CMPD__GENM_TYPE__GENM_TYPE_UNSPECIFIED;
+}
+
+static void
+break_p10cr_flag(Cmpd__TxnStartReq *r)
+{
+	r->p10cr = 1;
+}
+
+static void
+break_rr_reason_low(Cmpd__TxnStartReq *r)
+{
+	r->op = CMPD__CMP_OP__CMP_OP_RR;
+	r->old_cert = nwt_der_load("rsp.crt");
+	r->revocation_reason = -2;
+}
+
+/* An https CA: a TLS client key without its certificate. */
+static void
+break_tls_key_alone(Cmpd__TxnStartReq *r)
+{
+	free(r->server_url);
+	r->server_url = strdup("https://127.0.0.1:1/pkix/");
+	r->tls_key = key_info_new("rsp.crt");
+}
+
 static void
 test_violations(void **state)
 {
@@ -465,6 +530,39 @@ test_violations(void **state)
 	violation_check(break_two_protections);
 	violation_check(break_no_cert);
 	violation_check(break_new_key);
+	violation_check(break_key_id);
+	violation_check(break_kur_no_old_cert);
+	violation_check(break_kur_other_cert);
+	violation_check(break_rr_reason);
+	violation_check(break_genm_type);
+	violation_check(break_p10cr_flag);
+	violation_check(break_rr_reason_low);
+	violation_check(break_tls_key_alone);
+}
+
+/* A GENM's answer reaches the broker as the TxnRep's GenmResult. */
+static void
+test_genm_result(void **state)
+{
+	struct fx *f = fx_new(MOCK_FULL "-max_msgs 1");
+	Cmpd__TxnStartReq *r = start_req_new(f);
+	const Cmpd__TxnRep *rep;
+	cmpd_env *env;
+
+	(void)state;
+	r->op = CMPD__CMP_OP__CMP_OP_GENM;
+	r->genm_type = CMPD__GENM_TYPE__GENM_CA_CERTS;
+	send_start(f, r, 51);
+	env = fx_reply(f);
+	rep = rep_check(env, 51, CMPD__TXN_RESULT__TXN_DONE);
+	assert_non_null(rep->genm);
+	assert_int_equal(rep->genm->type, CMPD__GENM_TYPE__GENM_CA_CERTS);
+	assert_true(rep->genm->empty);
+	assert_int_equal(rep->genm->n_ca_certs, 0);
+	assert_int_equal(rep->cert.len, 0);
+	cmpd_ipc_free(env);
+	nwt_req_free(r);
+	fx_free(f);
 }
 
 /* A message not in the table, and bytes that do not decode. */
@@ -525,6 +623,7 @@ main(void)
 		cmocka_unit_test(test_replies_kept_in_order),
 		cmocka_unit_test(test_start_fails_job),
 		cmocka_unit_test(test_violations),
+		cmocka_unit_test(test_genm_result),
 		cmocka_unit_test(test_violation_unexpected),
 		cmocka_unit_test(test_violation_state),
 	};

@@ -3,9 +3,11 @@
  * `openssl cmp -port` mock server on 127.0.0.1 (in a network namespace of
  * the test's own when it runs as root). The mock returns a fixed
  * certificate (rsp.crt), so a request succeeds only with that
- * certificate's key.
+ * certificate's key. Also: refusals whose text names the CA's failure
+ * bits, the total timeout, and requests refused before anything is sent.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,92 +20,9 @@
 #include <openssl/cmp.h>
 
 #include "log.h"
+#include "test_networker_fx.h"
 #include "test_networker_util.h"
 #include "txn.h"
-
-/* The mock's common arguments: signer, trust, fixed answer. */
-#define MOCK_SIG                                                    \
-	"-srv_cert srv.crt -srv_key srv.key -srv_trusted root.crt " \
-	"-rsp_cert rsp.crt "
-#define MOCK_FULL MOCK_SIG "-rsp_extracerts root.crt -rsp_capubs root.crt "
-
-struct fx {
-	pid_t mock;
-	int port;
-	Cmpd__TxnStartReq *req;
-	EVP_PKEY *prot, *new_key;
-	struct nw_txn *txn;
-	struct nw_txn_result res;
-	char why[512];
-};
-
-static struct fx *
-fx_new(const char *mock_args)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	f->port = 1; /* nothing listens there */
-	if (mock_args != NULL) {
-		f->port = nwt_mock_start(mock_args, &f->mock);
-		assert_true(f->port > 0);
-	}
-	f->req = nwt_req_new(f->port);
-	f->prot = nwt_key_load("sup.key");
-	f->new_key = nwt_key_load("rsp.key");
-	assert_non_null(f->prot);
-	assert_non_null(f->new_key);
-	nw_txn_result_init(&f->res);
-	return f;
-}
-
-static void
-fx_free(struct fx *f)
-{
-	nw_txn_result_fini(&f->res);
-	nw_txn_free(f->txn);
-	EVP_PKEY_free(f->prot);
-	EVP_PKEY_free(f->new_key);
-	nwt_req_free(f->req);
-	if (f->mock > 0)
-		nwt_mock_stop(f->mock);
-	free(f);
-}
-
-static cmpd_err
-fx_prepare(struct fx *f)
-{
-	return nw_txn_new(
-	    NULL, f->req, f->prot, f->new_key, &f->txn, f->why, sizeof(f->why));
-}
-
-/* Prepares and runs one step. */
-static void
-fx_run(struct fx *f)
-{
-	assert_int_equal(fx_prepare(f), CMPD_OK);
-	nw_txn_result_fini(&f->res);
-	nw_txn_step(f->txn, &f->res);
-}
-
-static void
-assert_failed(struct fx *f, cmpd_err code, const char *text)
-{
-	if (f->res.result != CMPD__TXN_RESULT__TXN_FAILED ||
-	    f->res.error != code || strstr(f->res.error_text, text) == NULL)
-		fail_msg("result %d error %d \"%s\"; wanted error %d with "
-		         "\"%s\"",
-		    f->res.result, f->res.error, f->res.error_text, code, text);
-}
-
-static void
-assert_done(struct fx *f)
-{
-	if (f->res.result != CMPD__TXN_RESULT__TXN_DONE)
-		fail_msg("result %d error %d \"%s\"", f->res.result,
-		    f->res.error, f->res.error_text);
-	assert_true(nwt_cert_is(f->res.cert, "rsp.crt"));
-}
 
 /* IR protected by the supplier certificate, new key = rsp's key. */
 static void
@@ -236,7 +155,10 @@ test_untrusted_signer(void **state)
 	(void)state;
 	nwt_req_certs_set(&f->req->trusted, &f->req->n_trusted, other, 1);
 	fx_run(f);
-	assert_failed(f, CMPD_ETRANSPORT, "unusable response from http://");
+	assert_failed(f, CMPD_ETRANSPORT, "unusable answer from http://");
+	assert_non_null(strstr(f->res.error_text,
+	    "to our ir: no suitable "
+	    "sender cert"));
 	fx_free(f);
 }
 
@@ -249,23 +171,47 @@ test_ca_rejection(void **state)
 
 	(void)state;
 	fx_run(f);
-	assert_failed(f, CMPD_EREFUSED, "CA refused the request: ");
+	assert_failed(f, CMPD_EREFUSED,
+	    "refused our ir: PKIStatus: rejection; PKIFailureInfo: "
+	    "badRequest, certRevoked");
 	assert_int_equal(f->res.pki_status, OSSL_CMP_PKISTATUS_rejection);
 	assert_int_equal(f->res.fail_info, 1028);
-	assert_non_null(strstr(f->res.error_text, "rejection"));
+	assert_non_null(strstr(f->res.error_text, f->req->server_url));
 	fx_free(f);
 }
 
+/* One bit by number, and the CA's statusString, reach the text. */
 static void
-test_unreachable(void **state)
+test_ca_rejection_text(void **state)
 {
-	struct fx *f = fx_new(NULL);
+	struct fx *f = fx_new(MOCK_FULL "-pkistatus 2 -failure 9 "
+	                                "-statusstring 'ask the RA first' "
+	                                "-max_msgs 1");
 
 	(void)state;
 	fx_run(f);
-	assert_failed(f, CMPD_ETRANSPORT,
-	    "cannot reach http://127.0.0.1:1/pkix/: Connection refused");
-	assert_int_equal(f->res.pki_status, -1);
+	assert_failed(f, CMPD_EREFUSED,
+	    "PKIFailureInfo: badPOP; StatusString: \"ask the RA first\"");
+	assert_int_equal(f->res.fail_info, 1u << 9);
+	assert_int_equal(f->res.n_texts, 1);
+	assert_string_equal(f->res.texts[0], "ask the RA first");
+	fx_free(f);
+}
+
+/*
+ * A CA that answers 'waiting' with a checkAfter beyond the total time
+ * left: OpenSSL gives up (it keeps 5 s for the last round trip).
+ */
+static void
+test_total_timeout(void **state)
+{
+	struct fx *f = fx_new(MOCK_FULL "-poll_count 5 -check_after 30");
+
+	(void)state;
+	f->req->total_timeout = 3;
+	fx_run(f);
+	assert_failed(f, CMPD_ETIMEDOUT,
+	    "ran out of its total time (3 s) at our pollReq");
 	fx_free(f);
 }
 
@@ -326,14 +272,32 @@ test_kur_ok(void **state)
 	f->req->op = CMPD__CMP_OP__CMP_OP_KUR;
 	nwt_req_certs_set(
 	    &f->req->protection_certs, &f->req->n_protection_certs, rsp, 1);
+	f->req->old_cert = nwt_der_load("rsp.crt");
 	EVP_PKEY_free(f->prot);
 	f->prot = nwt_key_load("rsp.key");
+	fx_run(f);
+	assert_done(f);
+	/* The mock checks oldCertID: it names rsp.crt. */
+	fx_free(f);
+}
+
+/* P10CR: a PKCS#10 request for rsp's key, signed with it. */
+static void
+test_p10cr_ok(void **state)
+{
+	struct fx *f = fx_new(MOCK_FULL "-max_msgs 2");
+
+	(void)state;
+	f->req->op = CMPD__CMP_OP__CMP_OP_P10CR;
+	f->req->p10cr = 1;
+	f->req->sans = calloc(1, sizeof(char *));
+	f->req->sans[f->req->n_sans++] = strdup("DNS:device.example");
 	fx_run(f);
 	assert_done(f);
 	fx_free(f);
 }
 
-/* RR of the certificate that protects it: the mock revokes only rsp. */
+/* RR of old_cert with a reason: the mock revokes only rsp. */
 static void
 test_rr(void **state)
 {
@@ -342,14 +306,18 @@ test_rr(void **state)
 
 	(void)state;
 	f->req->op = CMPD__CMP_OP__CMP_OP_RR;
+	f->req->old_cert = nwt_der_load("sup.crt");
+	f->req->revocation_reason = 4; /* superseded */
 	EVP_PKEY_free(f->new_key);
 	f->new_key = NULL;
 	fx_run(f);
-	assert_failed(f, CMPD_EREFUSED, "CA refused the request: ");
+	assert_failed(f, CMPD_EREFUSED, "refused our rr: PKIStatus: rejection");
 	nw_txn_free(f->txn);
 	f->txn = NULL;
 	nwt_req_certs_set(
 	    &f->req->protection_certs, &f->req->n_protection_certs, rsp, 1);
+	free(f->req->old_cert.data);
+	f->req->old_cert = nwt_der_load("rsp.crt");
 	EVP_PKEY_free(f->prot);
 	f->prot = nwt_key_load("rsp.key");
 	fx_run(f);
@@ -368,27 +336,34 @@ test_genm(void **state)
 
 	(void)state;
 	f->req->op = CMPD__CMP_OP__CMP_OP_GENM;
+	f->req->genm_type = CMPD__GENM_TYPE__GENM_CA_CERTS;
 	EVP_PKEY_free(f->new_key);
 	f->new_key = NULL;
 	fx_run(f);
 	if (f->res.result != CMPD__TXN_RESULT__TXN_DONE)
 		fail_msg("%s", f->res.error_text);
-	assert_int_equal(sk_X509_num(f->res.ca_pubs), 0);
+	assert_true(f->res.has_genm);
+	assert_true(f->res.genm.empty);
+	assert_int_equal(f->res.genm.type, CMPD__GENM_TYPE__GENM_CA_CERTS);
+	assert_null(f->res.genm.ca_certs);
 	assert_true(nwt_mock_log_has("Received request"));
 	fx_free(f);
 }
 
+/* The mock echoes rootCaCert: no rootCaKeyUpdate, an unusable answer. */
 static void
-test_https_refused(void **state)
+test_genm_wrong_answer(void **state)
 {
-	struct fx *f = fx_new(NULL);
+	struct fx *f = fx_new(MOCK_SIG "-max_msgs 1");
 
 	(void)state;
-	free(f->req->server_url);
-	f->req->server_url = strdup("https://127.0.0.1:1/pkix/");
-	assert_int_equal(fx_prepare(f), CMPD_EINVAL);
-	assert_non_null(strstr(f->why, "https is not supported yet"));
-	assert_null(f->txn);
+	f->req->op = CMPD__CMP_OP__CMP_OP_GENM;
+	f->req->genm_type = CMPD__GENM_TYPE__GENM_ROOT_CA_KEY_UPDATE;
+	EVP_PKEY_free(f->new_key);
+	f->new_key = NULL;
+	fx_run(f);
+	assert_failed(f, CMPD_ETRANSPORT, "no value of the type asked for");
+	assert_false(f->res.has_genm);
 	fx_free(f);
 }
 
@@ -456,7 +431,11 @@ test_bad_inputs_refused(void **state)
 		{ NULL, "CN=x", NULL, "bad subject", CMPD__CMP_OP__CMP_OP_IR },
 		{ NULL, NULL, "DNS:", "bad subjectAltName",
 		    CMPD__CMP_OP__CMP_OP_IR },
-		{ NULL, NULL, NULL, "not supported yet",
+		{ "http://h:1/p?q=1", NULL, NULL, "user, query or fragment",
+		    CMPD__CMP_OP__CMP_OP_IR },
+		{ NULL, "/CN=a/XX=b", NULL, "bad subject",
+		    CMPD__CMP_OP__CMP_OP_P10CR },
+		{ NULL, NULL, "IP:1.2.3", "bad subjectAltName",
 		    CMPD__CMP_OP__CMP_OP_P10CR },
 	};
 
@@ -498,14 +477,16 @@ main(void)
 		cmocka_unit_test(test_unprotected_response),
 		cmocka_unit_test(test_untrusted_signer),
 		cmocka_unit_test(test_ca_rejection),
-		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_no_enroll_anchors),
 		cmocka_unit_test(test_wrong_enroll_anchor),
 		cmocka_unit_test(test_trust_capubs),
 		cmocka_unit_test(test_kur_ok),
+		cmocka_unit_test(test_p10cr_ok),
 		cmocka_unit_test(test_rr),
 		cmocka_unit_test(test_genm),
-		cmocka_unit_test(test_https_refused),
+		cmocka_unit_test(test_genm_wrong_answer),
+		cmocka_unit_test(test_ca_rejection_text),
+		cmocka_unit_test(test_total_timeout),
 		cmocka_unit_test(test_ed25519_protection_refused),
 		cmocka_unit_test(test_key_not_of_cert),
 		cmocka_unit_test(test_bad_der_refused),
@@ -514,6 +495,8 @@ main(void)
 	int isolated, rv;
 
 	cmpd_log_init("test_networker_txn", CMPD_LOG_DEBUG);
+	/* As cmpd-networker does: a peer's close fails a write (EPIPE). */
+	signal(SIGPIPE, SIG_IGN);
 	isolated = nwt_netns_enter();
 	fprintf(stderr, "network namespace of its own: %s\n",
 	    isolated ? "yes" : "no (the mock binds all interfaces)");

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/sockios.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <openssl/pem.h>
 #include <sched.h>
 #include <signal.h>
@@ -199,10 +200,10 @@ nwt_mock_stop(pid_t pid)
 }
 
 int
-nwt_mock_log_has(const char *s)
+nwt_file_has(const char *name, const char *s)
 {
-	char buf[65536];
-	FILE *f = fopen(nwt_path("mock.log"), "r");
+	static char buf[1 << 20];
+	FILE *f = fopen(nwt_path(name), "r");
 	size_t n;
 
 	if (f == NULL)
@@ -211,6 +212,112 @@ nwt_mock_log_has(const char *s)
 	fclose(f);
 	buf[n] = '\0';
 	return strstr(buf, s) != NULL;
+}
+
+int
+nwt_mock_log_has(const char *s)
+{
+	return nwt_file_has("mock.log", s);
+}
+
+int
+nwt_free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* Whether something accepts connections on 127.0.0.1:port. */
+static int
+port_open(int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	a.sin_port = htons((uint16_t)port);
+	ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+int
+nwt_shell_start(const char *cmd, int port, pid_t *pid)
+{
+	char full[2048];
+
+	snprintf(
+	    full, sizeof(full), "cd %s && %s >shell.log 2>&1", pki_dir, cmd);
+	if ((*pid = fork()) < 0)
+		return -1;
+	if (*pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/bin/sh", "sh", "-c", full, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (port_open(port))
+			return 0;
+		usleep(10000);
+	}
+	nwt_mock_stop(*pid);
+	return -1;
+}
+
+int
+nwt_proxy_start(const char *extra, pid_t *pid)
+{
+	int port = nwt_free_port();
+	char conf[256], log[256];
+	FILE *f;
+
+	snprintf(log, sizeof(log), "%s", nwt_path("proxy.log"));
+	snprintf(conf, sizeof(conf), "%s", nwt_path("proxy.conf"));
+	unlink(log);
+	if (port < 0 || (f = fopen(conf, "w")) == NULL)
+		return -1;
+	fprintf(f,
+	    "Port %d\nListen 127.0.0.1\nTimeout 10\nLogLevel Info\n"
+	    "LogFile \"%s\"\nMaxClients 20\nAllow 127.0.0.1\n%s\n",
+	    port, log, extra != NULL ? extra : "");
+	fclose(f);
+	if ((*pid = fork()) < 0)
+		return -1;
+	if (*pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execlp(
+		    "tinyproxy", "tinyproxy", "-d", "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (port_open(port))
+			return port;
+		usleep(10000);
+	}
+	nwt_proxy_stop(*pid);
+	return -1;
+}
+
+void
+nwt_proxy_stop(pid_t pid)
+{
+	nwt_mock_stop(pid);
+}
+
+int
+nwt_proxy_log_has(const char *s)
+{
+	return nwt_file_has("proxy.log", s);
 }
 
 void

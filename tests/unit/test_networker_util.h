@@ -48,8 +48,33 @@ int nwt_cert_is(X509 *cert, const char *name);
 int nwt_mock_start(const char *args, pid_t *pid);
 void nwt_mock_stop(pid_t pid);
 
+/* Whether the file name of the PKI directory contains s. */
+int nwt_file_has(const char *name, const char *s);
+
 /* Whether the mock's log contains s. */
 int nwt_mock_log_has(const char *s);
+
+/* A TCP port on 127.0.0.1 that was free a moment ago. */
+int nwt_free_port(void);
+
+/*
+ * Runs the shell command cmd in the PKI directory (its output to
+ * shell.log there) and waits until something accepts connections on
+ * 127.0.0.1:port; 0 then, -1 after 5 s. Stop it with nwt_mock_stop.
+ */
+int nwt_shell_start(const char *cmd, int port, pid_t *pid);
+
+/*
+ * Starts Debian's tinyproxy (an HTTP proxy with CONNECT) on 127.0.0.1 in
+ * the foreground, from a configuration file written in the PKI directory
+ * with the lines of extra appended (NULL: none), logging to proxy.log.
+ * Returns its port, or -1 if it does not listen within 5 s.
+ */
+int nwt_proxy_start(const char *extra, pid_t *pid);
+void nwt_proxy_stop(pid_t pid);
+
+/* Whether the proxy's log contains s. */
+int nwt_proxy_log_has(const char *s);
 
 /*
  * A TxnStartReq for an IR to the mock at port: signature protection with
