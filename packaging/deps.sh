@@ -4,9 +4,12 @@
 # second run costs nothing.
 set -eu
 
+# The last three serve the tests only: the test CA's HTTP(S) server and a
+# real HTTP proxy that the networker's tests start on 127.0.0.1.
 packages="build-essential cmake pkg-config openssl libssl-dev libssl3
 libuv1-dev libprotobuf-c-dev protobuf-c-compiler libnng-dev libcmocka-dev
-libinih-dev libsqlite3-dev libjansson-dev libmicrohttpd-dev"
+libinih-dev libsqlite3-dev libjansson-dev
+libmicrohttpd-dev libgnutls28-dev tinyproxy"
 
 # Earlier Debian 12 builds of OpenSSL carry client-side CMP CVEs.
 min_ssl="3.0.22-1~deb12u2"
@@ -26,6 +29,15 @@ if [ "$(id -u)" -eq 0 ]; then sudo=""; else sudo="sudo"; fi
 echo "installing:$missing"
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q
 $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+# Installing tinyproxy starts its system service, listening on every
+# address; the tests run their own instance, so stop the one we caused.
+case " $missing " in
+*" tinyproxy "*)
+	if command -v systemctl >/dev/null 2>&1 &&
+		systemctl is-active --quiet tinyproxy 2>/dev/null; then
+		$sudo systemctl disable --now tinyproxy || true
+	fi ;;
+esac
 have_ssl=$(dpkg-query -W -f='${Version}' libssl3)
 if ! dpkg --compare-versions "$have_ssl" ge "$min_ssl"; then
 	echo "libssl3 $have_ssl is older than $min_ssl: enable bookworm-security" >&2
