@@ -24,9 +24,10 @@ pem_append(BIO *b, const ProtobufCBinaryData *der, size_t n)
 	return 1;
 }
 
+/* Writes the PEM of n certificates to path with pr's mode and owner. */
 static cmpd_err
-write_pem(
-    const char *path, const ProtobufCBinaryData *der, size_t n, mode_t mode)
+write_pem(const struct profile *pr, const char *path,
+    const ProtobufCBinaryData *der, size_t n)
 {
 	BIO *b = BIO_new(BIO_s_mem());
 	char *dir = strdup(path), *data;
@@ -41,8 +42,8 @@ write_pem(
 	}
 	len = BIO_get_mem_data(b, &data);
 	if ((rv = cmpd_dir_ensure(dirname(dir), 0755)) == CMPD_OK)
-		rv = cmpd_file_write_atomic(
-		    path, data, (size_t)len, mode, (uid_t)-1, (gid_t)-1);
+		rv = cmpd_file_write_atomic(path, data, (size_t)len,
+		    pr->file_mode, pr->file_uid, pr->file_gid);
 out:
 	free(dir);
 	BIO_free(b);
@@ -54,10 +55,9 @@ output_write(const struct profile *pr, const Cmpd__Job *job)
 {
 	cmpd_err rv;
 
-	rv = write_pem(pr->cert_file, &job->cert, 1, pr->file_mode);
+	rv = write_pem(pr, pr->cert_file, &job->cert, 1);
 	if (rv == CMPD_OK && job->n_chain > 0)
-		rv = write_pem(
-		    pr->chain_file, job->chain, job->n_chain, pr->file_mode);
+		rv = write_pem(pr, pr->chain_file, job->chain, job->n_chain);
 	if (rv != CMPD_OK)
 		log_err("job %s: cannot write the certificate files of "
 		        "profile %s",

@@ -9,5 +9,6 @@
 #include "config.h"
 #include "err.h"
 
-/* Writes job's certificate and chain to the profile's files. */
+/* Writes job's certificate and chain to the profile's files, with its
+ * file_mode, file_owner and file_group. */
 cmpd_err output_write(const struct profile *pr, const Cmpd__Job *job);
