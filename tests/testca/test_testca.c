@@ -245,28 +245,31 @@ test_kur_old_cert_revoked(void **state)
 	EVP_PKEY_free(next);
 }
 
-/* The lifetime of a certificate issued with --validity-seconds seconds:
- * notAfter - notBefore, and how far notBefore lies before now. */
+/*
+ * A certificate issued with --validity-seconds seconds: its lifetime
+ * (notAfter - notBefore), and how far notBefore lies before the moment of
+ * issue, which is somewhere between *t0 and *t1.
+ */
 static void
-issued_lifetime(struct tca_fixture *f, long seconds, int *life, int *back)
+issued_lifetime(struct tca_fixture *f, long seconds, int *life,
+    time_t *not_before, time_t *t0, time_t *t1)
 {
 	struct tca_serve_opts opts = tca_test_default_opts;
 	EVP_PKEY *key = NULL;
 	X509 *cert;
-	time_t now = time(NULL);
-	ASN1_TIME *t_now = ASN1_TIME_set(NULL, now);
+	struct tm tm;
 	int days = 0, secs = 0;
 
 	opts.validity_seconds = seconds;
 	tca_test_server_start(f, &opts);
+	*t0 = time(NULL);
 	cert = tca_test_enroll(f, &key);
+	*t1 = time(NULL);
 	assert_true(ASN1_TIME_diff(
 	    &days, &secs, X509_get0_notBefore(cert), X509_get0_notAfter(cert)));
 	*life = days * 86400 + secs;
-	assert_true(
-	    ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(cert), t_now));
-	*back = days * 86400 + secs;
-	ASN1_TIME_free(t_now);
+	assert_int_equal(ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm), 1);
+	*not_before = timegm(&tm);
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	tca_test_server_start(f, &tca_test_default_opts);
@@ -276,14 +279,15 @@ issued_lifetime(struct tca_fixture *f, long seconds, int *life, int *back)
 static void
 test_validity_seconds(void **state)
 {
-	int life = 0, back = 0;
+	int life = 0;
+	time_t nb, t0, t1;
 
-	issued_lifetime(*state, 10, &life, &back);
+	issued_lifetime(*state, 10, &life, &nb, &t0, &t1);
 	assert_int_equal(life, 11);
-	assert_true(back >= 1 && back <= 3);
-	issued_lifetime(*state, 86400, &life, &back);
+	assert_true(nb + 1 >= t0 && nb + 1 <= t1);
+	issued_lifetime(*state, 86400, &life, &nb, &t0, &t1);
 	assert_int_equal(life, 86400 + 300);
-	assert_true(back >= 300 && back <= 302);
+	assert_true(nb + 300 >= t0 && nb + 300 <= t1);
 }
 
 /* A PKCS#10 request for key with subject CN=p10. */
