@@ -217,8 +217,12 @@ child_of_cmpd(const char *comm)
 static int
 setup(void **state)
 {
+	/*
+	 * Long waits: RSA-4096 keys take seconds to make, so the first jobs
+	 * must still be waiting when the last one starts to.
+	 */
 	static const char *const ca_args[] = { "--poll", "2", "--check-after",
-		"3", NULL };
+		"20", NULL };
 	char id[33];
 
 	(void)state;
@@ -262,7 +266,7 @@ enroll_all(cmpd_client *c, cmpd_job **jobs)
 static void
 wait_all_waiting(cmpd_client *c, cmpd_job **jobs)
 {
-	for (int round = 0; round < 400; round++) {
+	for (int round = 0; round < 1500; round++) {
 		size_t waiting = 0;
 
 		for (size_t i = 0; i < NTYPES; i++) {
