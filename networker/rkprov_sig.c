@@ -538,66 +538,38 @@ sig_verify_cb(void *ctx, const unsigned char *sig, size_t siglen,
 	{                                  \
 		(id), (void (*)(void))(fn) \
 	}
+#define SIG_TABLE(newctx)                                                     \
+	{                                                                     \
+		SIG_FN(OSSL_FUNC_SIGNATURE_NEWCTX, newctx),                   \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_FREECTX, sig_freectx_cb),      \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_DUPCTX, sig_dupctx_cb),        \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT,              \
+		        sig_sign_init_cb),                                    \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE,            \
+		        sig_update_cb),                                       \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL,             \
+		        sig_sign_final_cb),                                   \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN, sig_sign_cb),     \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT,            \
+		        sig_verify_init_cb),                                  \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE,          \
+		        sig_update_cb),                                       \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL,           \
+		        sig_verify_final_cb),                                 \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, sig_verify_cb), \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS,                \
+		        sig_get_ctx_params_cb),                               \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,           \
+		        sig_gettable_ctx_params_cb),                          \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS,                \
+		        sig_set_ctx_params_cb),                               \
+		    SIG_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,           \
+		        sig_settable_ctx_params_cb),                          \
+		{                                                             \
+			0, NULL                                               \
+		}                                                             \
+	}
 
-const OSSL_DISPATCH rkprov_sig_rsa[] = {
-	SIG_FN(OSSL_FUNC_SIGNATURE_NEWCTX, sig_rsa_newctx_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_FREECTX, sig_freectx_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DUPCTX, sig_dupctx_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, sig_sign_init_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, sig_update_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, sig_sign_final_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN, sig_sign_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, sig_verify_init_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, sig_update_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, sig_verify_final_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, sig_verify_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, sig_get_ctx_params_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
-	    sig_gettable_ctx_params_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, sig_set_ctx_params_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
-	    sig_settable_ctx_params_cb),
-	{ 0, NULL },
-};
-
-const OSSL_DISPATCH rkprov_sig_ec[] = {
-	SIG_FN(OSSL_FUNC_SIGNATURE_NEWCTX, sig_ec_newctx_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_FREECTX, sig_freectx_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DUPCTX, sig_dupctx_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, sig_sign_init_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, sig_update_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, sig_sign_final_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN, sig_sign_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, sig_verify_init_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, sig_update_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, sig_verify_final_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, sig_verify_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, sig_get_ctx_params_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
-	    sig_gettable_ctx_params_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, sig_set_ctx_params_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
-	    sig_settable_ctx_params_cb),
-	{ 0, NULL },
-};
-
-const OSSL_DISPATCH rkprov_sig_ed25519[] = {
-	SIG_FN(OSSL_FUNC_SIGNATURE_NEWCTX, sig_ed25519_newctx_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_FREECTX, sig_freectx_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DUPCTX, sig_dupctx_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_INIT, sig_sign_init_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_UPDATE, sig_update_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN_FINAL, sig_sign_final_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_SIGN, sig_sign_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_INIT, sig_verify_init_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_UPDATE, sig_update_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY_FINAL, sig_verify_final_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_DIGEST_VERIFY, sig_verify_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_GET_CTX_PARAMS, sig_get_ctx_params_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_GETTABLE_CTX_PARAMS,
-	    sig_gettable_ctx_params_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_SET_CTX_PARAMS, sig_set_ctx_params_cb),
-	SIG_FN(OSSL_FUNC_SIGNATURE_SETTABLE_CTX_PARAMS,
-	    sig_settable_ctx_params_cb),
-	{ 0, NULL },
-};
+const OSSL_DISPATCH rkprov_sig_rsa[] = SIG_TABLE(sig_rsa_newctx_cb);
+const OSSL_DISPATCH rkprov_sig_ec[] = SIG_TABLE(sig_ec_newctx_cb);
+const OSSL_DISPATCH rkprov_sig_ed25519[] = SIG_TABLE(sig_ed25519_newctx_cb);
