@@ -67,6 +67,7 @@ static const struct option profile_options[] = {
 	P("implicit_confirm", set_bool, implicit_confirm),
 	P("validity_days", set_uint, validity_days),
 	P("msg_timeout", set_duration, msg_timeout),
+	P("keep_alive", set_bool, keep_alive),
 	P("total_timeout", set_duration, total_timeout),
 	P("tls_trusted", set_certs, tls_trusted),
 	P("tls_cert", set_certs, tls_client.certs),
@@ -110,6 +111,7 @@ profile_add(struct parse *p, const char *name)
 	pr->key_type = CMPD__KEY_TYPE__KEY_EC_P256;
 	pr->op = CMPD__CMP_OP__CMP_OP_IR;
 	pr->msg_timeout = 30;
+	pr->keep_alive = 1;
 	pr->total_timeout = 3600;
 	pr->auto_renew = 1;
 	pr->renew_at = 66;

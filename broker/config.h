@@ -82,6 +82,7 @@ struct profile {
 	int implicit_confirm;
 	uint32_t validity_days;
 	uint32_t msg_timeout;
+	int keep_alive; /* one HTTP connection for the transaction's messages */
 	uint32_t total_timeout; /* seconds a job may take; 0: no limit */
 	Cmpd__CmpOp op;         /* how to enroll: IR, CR or P10CR */
 	int keep_key;           /* renewals certify the same key again */

@@ -196,6 +196,9 @@ job_fail(struct job *job, cmpd_err err, const Cmpd__PkiStatus *pki,
 	va_end(ap);
 	log_warn("job %s failed: %s", job->rec->id, text);
 	job->rec->error = (Cmpd__ErrorCode)err;
+	/* The CA's answers matter no more once the job has ended. */
+	rec_set_bytes_list(&job->rec->txn_messages,
+	    &job->rec->n_txn_messages, NULL, 0);
 	if (rec_set_str(&job->rec->error_text, text) != CMPD_OK ||
 	    rec_set_pki(&job->rec->pki, pki) != CMPD_OK ||
 	    job_transition(job, S(FAILED)) != CMPD_OK)
@@ -235,6 +238,10 @@ job_poll_cb(uv_timer_t *t)
 		job_fail(job, CMPD_EIO, NULL, "cannot store the job");
 		return;
 	}
+	if (job->txn_lost) {
+		job_txn_restart(job);
+		return;
+	}
 	cmpd_env_init(&env, 0);
 	req.job_id = job->rec->id;
 	env.body_case = CMPD__ENVELOPE__BODY_TXN_CONTINUE_REQ;
@@ -272,6 +279,16 @@ job_wait(struct job *job, uint32_t check_after)
 	uv_timer_start(&job->timer, job_poll_cb, (uint64_t)secs * 1000, 0);
 }
 
+void
+job_wait_until(struct job *job, int64_t when)
+{
+	int64_t secs = when - cmpd_time_now();
+
+	if (secs < 0)
+		secs = 0;
+	uv_timer_start(&job->timer, job_poll_cb, (uint64_t)secs * 1000, 0);
+}
+
 /*
  * The networker's reason, and the profile's limit when it was reached (the
  * networker counts from the start of its step, the deadline from the
@@ -285,6 +302,16 @@ job_txn_failed(struct job *job, const Cmpd__TxnRep *r)
 	    ? r->error_text
 	    : cmpd_strerror((cmpd_err)r->error);
 
+	if (r->restart) {
+		job_txn_rerun(job, 1, "%s", text);
+		return;
+	}
+	if (job->kw_gen != job->b->keyworker.generation) {
+		job_txn_rerun(job, 0, "the keyworker restarted during a step "
+		                      "(%s)",
+		    text);
+		return;
+	}
 	if (r->error == CMPD__ERROR_CODE__ERR_TIMEOUT &&
 	    job->rec->deadline > 0 && cmpd_time_now() + 1 >= job->rec->deadline)
 		job_fail(job, CMPD_ETIMEDOUT, r->pki,
@@ -302,6 +329,13 @@ job_txn_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 	cmpd_err code;
 
 	CMPD_MAGIC_CHECK(job, JOB_MAGIC);
+	if (err == CMPD_EUNAVAIL ||
+	    (err == CMPD_OK && rep->body_case == CMPD__ENVELOPE__BODY_TXN_REP &&
+	        rep->txn_rep->result == CMPD__TXN_RESULT__TXN_FAILED &&
+	        rep->txn_rep->error == CMPD__ERROR_CODE__ERR_NOT_FOUND)) {
+		job_txn_rerun(job, 0, "the networker restarted");
+		return;
+	}
 	if (err != CMPD_OK || rep->body_case != CMPD__ENVELOPE__BODY_TXN_REP ||
 	    strcmp(rep->txn_rep->job_id, job->rec->id) != 0) {
 		const char *text = reply_text(err, rep, &code);
@@ -326,7 +360,7 @@ job_txn_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 	}
 }
 
-static void
+void
 job_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 {
 	struct job *job = arg;
@@ -336,6 +370,7 @@ job_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 
 	CMPD_MAGIC_CHECK(job, JOB_MAGIC);
 	if (err == CMPD_OK && rep->body_case == CMPD__ENVELOPE__BODY_OK) {
+		job->kw_gen = job->b->keyworker.generation;
 		if ((rv = job_send_txn(job, job_txn_cb)) != CMPD_OK)
 			job_fail(job, rv, NULL, "cannot reach the networker");
 		return;
@@ -376,6 +411,23 @@ job_take_key(struct job *job, const Cmpd__KeyInfo *k)
 	return CMPD_OK;
 }
 
+/*
+ * The keyworker died before it answered: ask the next one, a few times.
+ * A key it may have written for us is swept at the next start (orphans).
+ */
+static int
+job_key_retry(struct job *job)
+{
+	if (job->rec->restarts >= JOB_RESTARTS_MAX)
+		return 0;
+	job->rec->restarts++;
+	log_warn("job %s: the keyworker stopped; asking it again",
+	    job->rec->id);
+	job->rec->state = S(QUEUED);
+	job_run(job);
+	return 1;
+}
+
 static void
 job_keygen_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 {
@@ -383,6 +435,8 @@ job_keygen_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 	cmpd_err code;
 
 	CMPD_MAGIC_CHECK(job, JOB_MAGIC);
+	if (err == CMPD_EUNAVAIL && job_key_retry(job))
+		return;
 	if (err != CMPD_OK ||
 	    rep->body_case != CMPD__ENVELOPE__BODY_KEY_GENERATE_REP ||
 	    rep->key_generate_rep->key == NULL) {
@@ -408,6 +462,8 @@ job_keyinfo_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 	cmpd_err code;
 
 	CMPD_MAGIC_CHECK(job, JOB_MAGIC);
+	if (err == CMPD_EUNAVAIL && job_key_retry(job))
+		return;
 	if (err != CMPD_OK ||
 	    rep->body_case != CMPD__ENVELOPE__BODY_KEY_LIST_REP) {
 		const char *text = reply_text(err, rep, &code);

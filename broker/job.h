@@ -30,6 +30,8 @@ struct job {
 	Cmpd__CertRecord *target; /* KUR, RR, re-enrollment: its certificate */
 	Cmpd__CertRecord *signer; /* CR: the certificate that protects it */
 	uv_timer_t timer;         /* the poll timer while WAITING */
+	unsigned kw_gen; /* the keyworker instance the step's grant is in */
+	int txn_lost;    /* no networker holds the transaction: rebuild it */
 };
 
 /* What a client asked for, for the jobs that enroll. */
@@ -77,7 +79,10 @@ cmpd_err job_reenroll(
 /* The unfinished job with id, or NULL. */
 struct job *job_find(struct broker *b, const char *id);
 
-/* Restarts or fails the jobs a previous run left unfinished. */
+/*
+ * Restarts or resumes the jobs a previous run left unfinished, and from
+ * now on re-runs the transactions a worker restart interrupts.
+ */
 cmpd_err job_resume_all(struct broker *b);
 
 /* Stops every job's timer and frees the jobs (at shutdown). */

@@ -9,6 +9,9 @@
 #define S(x)  CMPD__JOB_STATE__JOB_##x
 #define OP(x) CMPD__CMP_OP__CMP_OP_##x
 
+/* Restarts of a job's key or transaction step before it gives up. */
+#define JOB_RESTARTS_MAX 5
+
 /* job.c */
 const struct profile *job_profile(const struct job *job);
 cmpd_err job_transition(struct job *job, Cmpd__JobState to);
@@ -23,6 +26,23 @@ void job_key_delete(struct broker *b, const char *key_id);
 struct job *job_adopt(struct broker *b, Cmpd__Job *rec);
 /* Takes the first step of a stored job. */
 void job_run(struct job *job);
+
+/* The keyworker's answer to a grant: the transaction starts. */
+void job_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep);
+/* Polls at unix time when (now if that has passed). */
+void job_wait_until(struct job *job, int64_t when);
+
+/*
+ * jobresume.c. job_txn_rerun runs the job's transaction again after a
+ * restart interrupted it (fresh: with a new transactionID even if
+ * answers were kept), or fails the job after too many restarts;
+ * job_txn_restart grants and sends the transaction (kept answers
+ * included); job_workers_watch installs the worker hooks.
+ */
+void job_txn_rerun(struct job *job, int fresh, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void job_txn_restart(struct job *job);
+void job_workers_watch(struct broker *b);
 
 /* jobtxn.c: what the keyworker and the networker are asked. */
 cmpd_err job_send_grant(struct job *job, worker_reply_cb cb);

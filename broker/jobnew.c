@@ -370,9 +370,8 @@ out:
 }
 
 /*
- * A job that was queued or generating its key starts again. A transaction
- * that was under way cannot be resumed yet: its job fails with a reason,
- * and its grant and new key are cleaned up.
+ * A job that was queued or generating its key starts again; one that was
+ * in its transaction resumes it (jobresume.c).
  */
 static int
 job_resume_cb(void *arg, Cmpd__Job *rec)
@@ -404,9 +403,7 @@ job_resume_cb(void *arg, Cmpd__Job *rec)
 		rec->state = S(QUEUED);
 		job_run(job);
 	} else {
-		job_fail(job, CMPD_ECANCELED, NULL,
-		    "interrupted by a restart of cmpd while talking to the CA; "
-		    "start it again");
+		job_txn_rerun(job, 0, "cmpd restarted");
 	}
 	return 0;
 }
@@ -414,5 +411,6 @@ job_resume_cb(void *arg, Cmpd__Job *rec)
 cmpd_err
 job_resume_all(struct broker *b)
 {
+	job_workers_watch(b);
 	return store_job_each(b->store, 1, job_resume_cb, b);
 }

@@ -148,6 +148,7 @@ txn_fill_ca(Cmpd__TxnStartReq *t, const struct profile *pr,
 	t->proxy = (char *)or_empty(pr->proxy);
 	t->no_proxy = (char *)or_empty(pr->no_proxy);
 	t->msg_timeout = pr->msg_timeout;
+	t->no_keep_alive = !pr->keep_alive;
 	if (rec->deadline > 0)
 		t->total_timeout = left > 0 ? (uint32_t)left : 1;
 	t->n_trusted = pr->trusted.n;
@@ -210,6 +211,8 @@ txn_fill_request(Cmpd__TxnStartReq *t, const struct job *job, struct signer *s,
 		t->old_cert = job->target->cert;
 	if (rec->genm != NULL)
 		t->genm_type = rec->genm->type;
+	t->n_resume = rec->n_txn_messages;
+	t->resume = rec->txn_messages;
 }
 
 cmpd_err
@@ -230,6 +233,8 @@ job_send_txn(struct job *job, worker_reply_cb cb)
 	env.body_case = CMPD__ENVELOPE__BODY_TXN_START_REQ;
 	env.txn_start_req = &t;
 	rv = worker_request(&job->b->networker, &env, cb, job);
+	if (rv == CMPD_OK)
+		job->txn_lost = 0;
 	signer_free(&s);
 	return rv;
 }

@@ -125,6 +125,19 @@ rec_job_new(void)
 	return job;
 }
 
+Cmpd__Job *
+rec_job_dup(const Cmpd__Job *rec)
+{
+	size_t len = cmpd__job__get_packed_size(rec);
+	uint8_t *buf = malloc(len > 0 ? len : 1);
+	Cmpd__Job *copy = NULL;
+
+	if (buf != NULL && cmpd__job__pack(rec, buf) == len)
+		copy = cmpd__job__unpack(NULL, len, buf);
+	free(buf);
+	return copy;
+}
+
 Cmpd__CertRecord *
 rec_cert_new(void)
 {

@@ -23,6 +23,9 @@ cmpd_err rec_set_pki(Cmpd__PkiStatus **field, const Cmpd__PkiStatus *src);
 /* A new, empty job record; free with cmpd__job__free_unpacked(r, NULL). */
 Cmpd__Job *rec_job_new(void);
 
+/* A deep copy of rec, or NULL when out of memory. */
+Cmpd__Job *rec_job_dup(const Cmpd__Job *rec);
+
 cmpd_err rec_set_genm(Cmpd__GenmResult **field, const Cmpd__GenmResult *src);
 
 /* A new, empty certificate record; free with

@@ -1,10 +1,13 @@
 #include "worker.h"
 
+#include <libgen.h>
 #include <nng/protocol/pair0/pair.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -123,13 +126,32 @@ worker_flush(struct worker *w)
 }
 
 static int
-may_send(const struct worker *w, Cmpd__Envelope__BodyCase body)
+body_listed(const Cmpd__Envelope__BodyCase *list, Cmpd__Envelope__BodyCase body)
 {
-	for (const Cmpd__Envelope__BodyCase *b = w->may_send;
-	     *b != CMPD__ENVELOPE__BODY__NOT_SET; b++)
+	for (const Cmpd__Envelope__BodyCase *b = list;
+	     b != NULL && *b != CMPD__ENVELOPE__BODY__NOT_SET; b++)
 		if (*b == body)
 			return 1;
 	return 0;
+}
+
+void
+worker_reply(struct worker *w, const cmpd_env *req, cmpd_env *rep)
+{
+	nng_msg *msg = NULL;
+	int rv;
+
+	CMPD_MAGIC_CHECK(w, WORKER_MAGIC);
+	rep->id = req->id;
+	if (cmpd_ipc_pack(rep, &msg) != CMPD_OK) {
+		log_err("%s: cannot pack a reply", w->name);
+		return;
+	}
+	if ((rv = nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK)) != 0) {
+		log_err("%s: cannot send a reply: %s", w->name,
+		    nng_strerror(rv));
+		nng_msg_free(msg);
+	}
 }
 
 /* A worker that breaks the protocol is not trusted to go on: end it. */
@@ -155,7 +177,12 @@ worker_recv_cb(void *arg, nng_msg *msg)
 		return;
 	}
 	nng_msg_free(msg);
-	if (!may_send(w, env->body_case)) {
+	if (w->request_cb != NULL && body_listed(w->may_ask, env->body_case)) {
+		w->request_cb(w->request_arg, env);
+		cmpd_ipc_free(env);
+		return;
+	}
+	if (!body_listed(w->may_send, env->body_case)) {
 		worker_violation(w, cmpd_env_body_name(env));
 		cmpd_ipc_free(env);
 		return;
@@ -240,6 +267,7 @@ worker_async_cb(uv_async_t *h)
 	}
 	if (up && !w->connected) {
 		w->connected = 1;
+		w->generation++;
 		log_info("%s: connected", w->name);
 		worker_flush(w);
 		if (w->up_cb != NULL)
@@ -277,6 +305,9 @@ worker_exit_cb(uv_process_t *proc, int64_t status, int sig)
 	}
 	if (sig != 0 || status != 0)
 		w->crashes++;
+	if (sig == SIGSYS)
+		log_err("%s: sandbox violation: its seccomp filter killed it",
+		    w->name);
 	if (up >= STABLE_UPTIME_MS)
 		w->backoff_ms = BACKOFF_MIN_MS;
 	log_err("%s (pid %d) %s %d after %.1fs (%u crash%s in a row); "
@@ -357,6 +388,72 @@ worker_link_open(struct worker *w, const char *url)
 	return cmpd_ipc_listen(w->sock, url, CMPD_IPC_MAX_WORKER, 0600);
 }
 
+/* The value of option name on a worker's command line; NULL if empty. */
+static const char *
+argv_value(char *const *argv, const char *name)
+{
+	for (size_t i = 0; argv[i] != NULL && argv[i + 1] != NULL; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1][0] != '\0' ? argv[i + 1] : NULL;
+	return NULL;
+}
+
+/*
+ * The keyworker makes the signer socket in the run directory: its group
+ * may add entries there, and the sticky bit keeps it from removing ours.
+ * Everyone may pass through (the client socket is there too).
+ */
+static cmpd_err
+worker_rundir_share(const char *sock, gid_t gid)
+{
+	char *copy = strdup(sock), *dir;
+	struct stat st;
+	cmpd_err rv = CMPD_OK;
+
+	if (copy == NULL)
+		return CMPD_ENOMEM;
+	dir = dirname(copy);
+	if (stat(dir, &st) != 0 || chown(dir, (uid_t)-1, gid) != 0 ||
+	    chmod(dir, (st.st_mode & 07777) | S_ISVTX | S_IRWXG | S_IXOTH) !=
+	        0) {
+		log_err("cannot open %s to the keyworker: %s", dir,
+		    strerror(errno));
+		rv = CMPD_EIO;
+	}
+	free(copy);
+	return rv;
+}
+
+/*
+ * A worker with a user of its own (--user, which cmpd passes only as
+ * root) must still reach its link, which we made 0600 for ourselves: the
+ * socket becomes that user's. A missing user stops cmpd here, by name.
+ */
+static cmpd_err
+worker_link_give(struct worker *w, const char *url)
+{
+	const char *user = argv_value(w->argv, "--user");
+	const char *sock = strncmp(url, "ipc://", 6) == 0 ? url + 6 : NULL;
+	struct passwd *pw;
+
+	if (user == NULL || sock == NULL || geteuid() != 0)
+		return CMPD_OK;
+	if ((pw = getpwnam(user)) == NULL) {
+		log_err("%s: user %s does not exist (create it, or change "
+		        "%s_user in the configuration)",
+		    w->name, user, w->name);
+		return CMPD_ENOENT;
+	}
+	if (chown(sock, pw->pw_uid, pw->pw_gid) != 0) {
+		log_err("%s: cannot give %s to %s: %s", w->name, sock, user,
+		    strerror(errno));
+		return CMPD_EIO;
+	}
+	if (argv_value(w->argv, "--keystore") != NULL)
+		return worker_rundir_share(sock, pw->pw_gid);
+	return CMPD_OK;
+}
+
 cmpd_err
 worker_init(struct worker *w, uv_loop_t *loop, const char *name,
     const char *url, const char *path, char *const argv[],
@@ -378,7 +475,8 @@ worker_init(struct worker *w, uv_loop_t *loop, const char *name,
 	if (uv_async_init(loop, &w->pipe_async, worker_async_cb) != 0 ||
 	    uv_timer_init(loop, &w->restart_timer) != 0)
 		return CMPD_EIO;
-	if ((rv = worker_link_open(w, url)) != CMPD_OK)
+	if ((rv = worker_link_open(w, url)) != CMPD_OK ||
+	    (rv = worker_link_give(w, url)) != CMPD_OK)
 		return rv;
 	return cmpd_ipc_watch_start(
 	    loop, &w->watch, w->sock, worker_recv_cb, w);

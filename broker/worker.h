@@ -51,6 +51,14 @@ struct worker {
 	/* Called on the loop when a new instance has connected. */
 	void (*up_cb)(struct worker *w, void *arg);
 	void *up_arg;
+	unsigned generation; /* instances that have connected so far */
+	/*
+	 * Requests the worker may make (ending with NOT_SET), and who
+	 * answers them with worker_reply.
+	 */
+	const Cmpd__Envelope__BodyCase *may_ask;
+	void (*request_cb)(void *arg, const cmpd_env *req);
+	void *request_arg;
 };
 
 /*
@@ -82,6 +90,9 @@ void worker_fini(struct worker *w);
  */
 cmpd_err worker_request(
     struct worker *w, cmpd_env *env, worker_reply_cb cb, void *owner);
+
+/* Answers a request the worker made (the reply takes req's id). */
+void worker_reply(struct worker *w, const cmpd_env *req, cmpd_env *rep);
 
 /* Forgets every pending request of owner: its callback will not run. */
 void worker_cancel(struct worker *w, void *owner);

@@ -7,6 +7,7 @@
 #include <sys/queue.h>
 
 #include "ipc.h"
+#include "keep.h"
 #include "log.h"
 #include "startcheck.h"
 #include "txn.h"
@@ -65,6 +66,7 @@ struct nw_serve {
 	size_t n_jobs;
 	STAILQ_HEAD(, serve_out) outbox;
 	uv_timer_t retry;
+	struct nw_keep *keep; /* the CA's answers, kept by the broker */
 	int stopped;
 };
 
@@ -352,6 +354,7 @@ serve_rep_send(struct nw_serve *s, uint64_t id, const char *job,
 	rep.error = (Cmpd__ErrorCode)res->error;
 	rep.error_text = (char *)res->error_text;
 	rep.genm = res->has_genm ? &genm : NULL;
+	rep.restart = res->restart;
 	cmpd_env_init(&env, id);
 	env.body_case = CMPD__ENVELOPE__BODY_TXN_REP;
 	env.txn_rep = &rep;
@@ -480,8 +483,10 @@ serve_txn_prepare(
 	EVP_PKEY_free(keys.prot);
 	EVP_PKEY_free(keys.new_key);
 	EVP_PKEY_free(keys.tls);
-	if (rv == CMPD_OK)
+	if (rv == CMPD_OK) {
+		nw_txn_saver_set(j->txn, nw_keep_save, s->keep);
 		rv = job_queue(j, NW_WORK_STEP);
+	}
 	else
 		serve_fail_send(s, j->req_id, j->id, rv, why);
 	return rv;
@@ -614,7 +619,8 @@ nw_serve_recv_cb(void *arg, nng_msg *msg)
 		serve_violation(s, "undecodable or out-of-limits message");
 		return;
 	}
-	serve_dispatch(s, env);
+	if (!nw_keep_reply(s->keep, env))
+		serve_dispatch(s, env);
 	cmpd_ipc_free(env);
 }
 
@@ -631,7 +637,12 @@ nw_serve_new(const struct nw_serve_cfg *cfg, struct nw_serve **out)
 	s->cfg = *cfg;
 	TAILQ_INIT(&s->jobs);
 	STAILQ_INIT(&s->outbox);
+	if (nw_keep_new(cfg->broker, &s->keep) != CMPD_OK) {
+		free(s);
+		return CMPD_ENOMEM;
+	}
 	if (uv_timer_init(cfg->loop, &s->retry) != 0) {
+		nw_keep_free(s->keep);
 		free(s);
 		return CMPD_EINTERNAL;
 	}
@@ -649,6 +660,7 @@ nw_serve_stop(struct nw_serve *s)
 
 	CMPD_MAGIC_CHECK(s, NW_SERVE_MAGIC);
 	s->stopped = 1;
+	nw_keep_stop(s->keep);
 	for (j = TAILQ_FIRST(&s->jobs); j != NULL; j = next) {
 		next = TAILQ_NEXT(j, link);
 		if (j->state == NW_JOB_WAITING)
@@ -689,6 +701,7 @@ nw_serve_free(struct nw_serve *s)
 		nng_msg_free(o->msg);
 		free(o);
 	}
+	nw_keep_free(s->keep);
 	s->magic = 0;
 	free(s);
 }

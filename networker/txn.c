@@ -75,6 +75,8 @@ txn_timeouts_set(
 	if ((msg > 0 &&
 	        !OSSL_CMP_CTX_set_option(
 	            t->ctx, OSSL_CMP_OPT_MSG_TIMEOUT, (int)msg)) ||
+	    (r->no_keep_alive &&
+	        !OSSL_CMP_CTX_set_option(t->ctx, OSSL_CMP_OPT_KEEP_ALIVE, 0)) ||
 	    !OSSL_CMP_CTX_set_option(
 	        t->ctx, OSSL_CMP_OPT_TOTAL_TIMEOUT, (int)r->total_timeout))
 		return CMPD_ENOMEM;
@@ -362,7 +364,8 @@ txn_build(struct nw_txn *t, OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *r,
 	    (rv = txn_trust_set(t, libctx, r, why, whylen)) != 0 ||
 	    (rv = txn_protection_set(t, libctx, r, keys->prot, why, whylen)) !=
 	        0 ||
-	    (rv = nw_txn_body_set(t, r, keys->new_key, why, whylen)) != 0)
+	    (rv = nw_txn_body_set(t, r, keys->new_key, why, whylen)) != 0 ||
+	    (rv = nw_txn_replay_set(t, r)) != 0)
 		return rv;
 	/*
 	 * The broker's transactionID: the keyworker signs only messages of
@@ -420,6 +423,7 @@ nw_txn_free(struct nw_txn *t)
 	X509_free(t->old_root);
 	sk_X509_pop_free(t->check.anchors, X509_free);
 	sk_X509_pop_free(t->chain, X509_free);
+	nw_txn_replay_free(t);
 	OPENSSL_free(t->spki);
 	free(t->url);
 	t->magic = 0;

@@ -60,6 +60,7 @@ struct nw_txn_result {
 	char error_text[768]; /* when failed: one line a person acts on */
 	int has_genm;         /* GENM done: genm holds the answer */
 	struct nw_genm_result genm;
+	int restart; /* failed: the transaction cannot go on, a new one may */
 };
 
 /* The keys of a transaction; only referenced. */
@@ -88,6 +89,23 @@ cmpd_err nw_txn_new(OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *req,
  * caller initialised and finalises.
  */
 void nw_txn_step(struct nw_txn *t, struct nw_txn_result *res);
+
+/*
+ * Keeps an answer of the CA durably before the transaction acts on it
+ * (the broker's store): der is the whole PKIMessage; replaces_last says
+ * it takes the place of the previous answer to a pollReq. Returns CMPD_OK
+ * once it is kept, or a code with the reason in why; the transaction then
+ * stops there.
+ */
+typedef cmpd_err (*nw_txn_save_fn)(void *arg, const char *job,
+    const uint8_t *der, size_t len, int replaces_last, char *why,
+    size_t whylen);
+
+/*
+ * Certificate requests keep the CA's answers with fn from now on, so that
+ * the transaction can be rebuilt after a restart (TxnStartReq.resume).
+ */
+void nw_txn_saver_set(struct nw_txn *t, nw_txn_save_fn fn, void *arg);
 
 /* Whether the last step ended waiting for the CA. */
 int nw_txn_waiting(const struct nw_txn *t);

@@ -14,6 +14,22 @@
 #include "util.h"
 
 #define NW_TXN_MAGIC 0x6e777478u /* "nwtx" */
+
+/* PKIBody choices (RFC 9810 5.1.2); OpenSSL 3.0 keeps its names private. */
+enum nw_body {
+	NW_BODY_IR = 0,
+	NW_BODY_IP = 1,
+	NW_BODY_CR = 2,
+	NW_BODY_CP = 3,
+	NW_BODY_P10CR = 4,
+	NW_BODY_KUR = 7,
+	NW_BODY_KUP = 8,
+	NW_BODY_PKICONF = 19,
+	NW_BODY_ERROR = 23,
+	NW_BODY_CERTCONF = 24,
+	NW_BODY_POLLREQ = 25,
+	NW_BODY_POLLREP = 26,
+};
 #define NW_TID_LEN   16
 
 struct nw_txn {
@@ -38,6 +54,25 @@ struct nw_txn {
 	int reject_bits; /* the PKIFailureInfo we answered with */
 	int ca_status;
 	char reject_text[512];
+
+	/*
+	 * Resuming (txnresume.c): the CA's kept answers, replayed in order
+	 * to requests that are built again but not sent; then how many
+	 * answers this transaction has kept, and where they go.
+	 */
+	struct nw_txn_kept {
+		uint8_t *der;
+		size_t len;
+	} *replay;
+	size_t n_replay, next_replay;
+	size_t n_kept;
+	nw_txn_save_fn save;
+	void *save_arg;
+	int replay_broken; /* a kept answer does not fit: start anew */
+	int save_failed;
+	char resume_text[300]; /* why either happened */
+	int live_seen;         /* a live answer came after the replay */
+	int restart_hint;      /* the CA refused the resumed transaction */
 
 	/* What the transfer callback saw in the current step. */
 	const char *sending; /* the body of the message in flight */
@@ -70,6 +105,20 @@ cmpd_err nw_txn_body_set(struct nw_txn *t, const Cmpd__TxnStartReq *r,
 
 /* Whether the operation asks for a certificate (IR, CR, P10CR, KUR). */
 int nw_txn_is_certreq(const struct nw_txn *t);
+
+/*
+ * Resuming (txnresume.c). nw_txn_replay_set copies the kept answers of
+ * r; nw_txn_replay_answer answers req from them while any are left
+ * (NULL when the next one does not fit req: replay_broken says so);
+ * nw_txn_keep keeps the live answer rep to req when the transaction
+ * needs it to be rebuilt later (0 when it could not be kept).
+ */
+cmpd_err nw_txn_replay_set(struct nw_txn *t, const Cmpd__TxnStartReq *r);
+int nw_txn_replaying(const struct nw_txn *t);
+OSSL_CMP_MSG *nw_txn_replay_answer(struct nw_txn *t, const OSSL_CMP_MSG *req);
+int nw_txn_keep(struct nw_txn *t, const OSSL_CMP_MSG *req,
+    const OSSL_CMP_MSG *rep);
+void nw_txn_replay_free(struct nw_txn *t);
 
 /* Installs the callbacks of txnstep.c on t->ctx. */
 int nw_txn_callbacks_set(struct nw_txn *t);

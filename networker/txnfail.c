@@ -332,6 +332,10 @@ nw_txn_fail(struct nw_txn *t, struct nw_txn_result *res)
 		FAIL(CMPD_EBADCERT, "issued certificate rejected (%.100s): %s",
 		    fail_bits_name(t->reject_bits, st, sizeof(st)),
 		    t->reject_text);
+	} else if (t->replay_broken || t->save_failed) {
+		res->restart = t->replay_broken;
+		FAIL(t->save_failed ? CMPD_EIO : CMPD_EINTERNAL, "%s",
+		    t->resume_text);
 	} else if (t->tid_mismatch) {
 		FAIL(CMPD_EINTERNAL,
 		    "OpenSSL built a message with another "
@@ -353,5 +357,6 @@ nw_txn_fail(struct nw_txn *t, struct nw_txn_result *res)
 		    "unusable answer from %.300s to our %s: %.400s", t->url,
 		    fail_sending(t), f.all);
 	}
+	res->restart |= t->restart_hint;
 	log_err("job %s: %s", t->job, res->error_text);
 }

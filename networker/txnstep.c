@@ -56,6 +56,20 @@ step_tid_ok(const struct nw_txn *t, const OSSL_CMP_MSG *req)
 }
 
 /*
+ * The first live answer after a replay: an error message there means the
+ * CA no longer knows the transaction as we rebuilt it (it lost it, or an
+ * answer we never kept moved it on), and a new transaction may do.
+ */
+static void
+step_resumed_check(struct nw_txn *t, const OSSL_CMP_MSG *rep)
+{
+	if (t->n_replay == 0 || t->live_seen++ > 0)
+		return;
+	if (OSSL_CMP_MSG_get_bodytype(rep) == NW_BODY_ERROR)
+		t->restart_hint = 1;
+}
+
+/*
  * Every message goes through here: it must carry the broker's
  * transactionID (the keyworker signed it for that one), and each exchange
  * is logged with the job.
@@ -78,6 +92,8 @@ step_transfer_cb(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 		    t->job, t->sending);
 		return NULL;
 	}
+	if (nw_txn_replaying(t))
+		return nw_txn_replay_answer(t, req);
 	log_info("job %s: sending %s to %s", t->job, t->sending, t->url);
 	(void)OSSL_CMP_CTX_set_transfer_cb_arg(ctx, NULL);
 	rep = OSSL_CMP_MSG_http_perform(ctx, req);
@@ -87,6 +103,11 @@ step_transfer_cb(OSSL_CMP_CTX *ctx, const OSSL_CMP_MSG *req)
 		return NULL;
 	}
 	log_info("job %s: received %s", t->job, step_body_name(rep));
+	step_resumed_check(t, rep);
+	if (!nw_txn_keep(t, req, rep)) {
+		OSSL_CMP_MSG_free(rep);
+		return NULL;
+	}
 	return rep;
 }
 
@@ -226,6 +247,13 @@ nw_txn_step(struct nw_txn *t, struct nw_txn_result *res)
 		return;
 	}
 	rv = OSSL_CMP_try_certreq(t->ctx, t->req_type, NULL, &check_after);
+	/*
+	 * Rebuilt from kept answers only: the poll that was due when the
+	 * transaction was resumed goes out now.
+	 */
+	if (rv == -1 && t->n_replay > 0 && t->live_seen == 0)
+		rv = OSSL_CMP_try_certreq(
+		    t->ctx, t->req_type, NULL, &check_after);
 	t->waiting = rv == -1;
 	if (rv == 1) {
 		step_done(t, res);

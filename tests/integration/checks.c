@@ -151,3 +151,14 @@ check_names(const cmpd_job *job, const char *subject, const char *dns)
 	GENERAL_NAMES_free(sans);
 	X509_free(cert);
 }
+
+size_t
+check_count(const char *text, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)) != NULL;
+	     p += strlen(needle))
+		n++;
+	return n;
+}

@@ -27,3 +27,6 @@ void check_names(const cmpd_job *job, const char *subject, const char *dns);
 
 /* Reads a whole file into a new NUL-terminated buffer (free()). */
 char *check_read_file(const char *path);
+
+/* How many times needle occurs in text. */
+size_t check_count(const char *text, const char *needle);

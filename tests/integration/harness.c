@@ -257,6 +257,56 @@ stop(pid_t pid)
 	return -1;
 }
 
+/* Whether a process other than ours names the key store (a worker). */
+static int
+workers_alive(const struct harness *h)
+{
+	/* [c]: the pattern must not match the shell that runs pgrep. */
+	return harness_sh("pgrep -f -- '[c]mpd-keyworker --keystore %s' "
+	                  ">/dev/null || pgrep -f -- "
+	                  "'[c]mpd-networker --broker ipc://%s/run/' >/dev/null",
+	           h->keys, h->dir) == 0;
+}
+
+int
+harness_kill_cmpd(struct harness *h)
+{
+	if (h->cmpd_pid <= 0)
+		return -1;
+	kill(h->cmpd_pid, SIGKILL);
+	waitpid(h->cmpd_pid, NULL, 0);
+	h->cmpd_pid = 0;
+	/* Workers end when their broker link goes away. */
+	for (int i = 0; i < 400; i++) {
+		if (!workers_alive(h))
+			return 0;
+		sleep_ms(25);
+	}
+	fprintf(stderr, "harness: workers outlived their broker\n");
+	return -1;
+}
+
+int
+harness_wait_state(
+    const struct harness *h, const char *job_id, int state, int secs)
+{
+	cmpd_client *c = harness_client(h);
+	int got = -1;
+
+	for (int i = 0; c != NULL && i < secs * 20; i++) {
+		cmpd_job *job = NULL;
+
+		if (cmpd_job_get(c, job_id, &job) == CMPD_RESULT_OK)
+			got = (int)cmpd_job_state_get(job);
+		cmpd_job_free(job);
+		if (got == state)
+			break;
+		sleep_ms(50);
+	}
+	cmpd_client_close(c);
+	return got == state ? 0 : -1;
+}
+
 /*
  * The workers' stderr is cmpd's log, so a sanitizer report of any process
  * lands there, and also one from the test CA in its own log.

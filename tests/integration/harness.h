@@ -41,6 +41,16 @@ int harness_restart_ca(struct harness *h, const char *const *args);
  * above) and starts cmpd; returns when it answers on its socket. */
 int harness_start_cmpd(struct harness *h, const char *extra);
 
+/*
+ * Kills cmpd's broker with SIGKILL, as a power cut or the OOM killer
+ * would, and returns once its workers have exited too (0), or -1.
+ */
+int harness_kill_cmpd(struct harness *h);
+
+/* Waits (at most secs) until job_id is in state (a cmpd_job_state). */
+int harness_wait_state(
+    const struct harness *h, const char *job_id, int state, int secs);
+
 /* Stops cmpd (SIGTERM; asserts a clean exit), the CA, removes the dir. */
 void harness_fini(struct harness *h);
 

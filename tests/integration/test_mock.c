@@ -28,7 +28,9 @@
 #define POLL_PORT 18081 /* the same, answering "waiting" twice first */
 #define MAC_PORT  18082 /* MAC-protected answers */
 #define NO_PORT   18083 /* every request refused */
-#define MOCKS     4
+#define SLOW_PORT 18084 /* "waiting" three times, two seconds apart */
+#define SLOW2_PORT 18085 /* the same, for a profile without keep-alive */
+#define MOCKS      6
 
 static const char mock_conf[] = "[profile mock]\n"
                                 "server = http://127.0.0.1:18080/pkix/\n"
@@ -53,6 +55,23 @@ static const char mock_conf[] = "[profile mock]\n"
                                 "mac_secret = pass:mock-secret-1234\n"
                                 "recipient = /CN=cmpd Test CMP Server\n"
                                 "enroll_trusted = %1$s/root.pem\n"
+                                "subject = /CN=cmpd mock test\n"
+                                "\n"
+                                "[profile mock-slow]\n"
+                                "server = http://127.0.0.1:18084/pkix/\n"
+                                "protection = signature\n"
+                                "cert = %1$s/supplier.pem\n"
+                                "trusted = %1$s/root.pem\n"
+                                "untrusted = %1$s/ca.pem\n"
+                                "subject = /CN=cmpd mock test\n"
+                                "\n"
+                                "[profile mock-slow-nka]\n"
+                                "server = http://127.0.0.1:18085/pkix/\n"
+                                "keep_alive = no\n"
+                                "protection = signature\n"
+                                "cert = %1$s/supplier.pem\n"
+                                "trusted = %1$s/root.pem\n"
+                                "untrusted = %1$s/ca.pem\n"
                                 "subject = /CN=cmpd mock test\n"
                                 "\n"
                                 "[profile mock-no]\n"
@@ -138,8 +157,15 @@ setup(void **state)
 	mocks[3] = mock_start(NO_PORT,
 	    "-srv_cert srv.pem -srv_key srv.key -pkistatus 2 -failure 9 "
 	    "-statusstring 'not today'");
+	mocks[4] = mock_start(SLOW_PORT,
+	    "-srv_cert srv.pem -srv_key srv.key -poll_count 3 "
+	    "-check_after 2");
+	mocks[5] = mock_start(SLOW2_PORT,
+	    "-srv_cert srv.pem -srv_key srv.key -poll_count 3 "
+	    "-check_after 2");
 	if (!port_open(MOCK_PORT) || !port_open(POLL_PORT) ||
-	    !port_open(MAC_PORT) || !port_open(NO_PORT))
+	    !port_open(MAC_PORT) || !port_open(NO_PORT) ||
+	    !port_open(SLOW_PORT) || !port_open(SLOW2_PORT))
 		return -1;
 	if (harness_import(&h, "supplier.key", id) != 0 ||
 	    harness_import(&h, "fixed.key", fixed_id) != 0)
@@ -233,6 +259,93 @@ test_mock_polling(void **state)
 	cmpd_job_free(job);
 }
 
+/*
+ * Enrolls with profile, kills cmpd (SIGKILL of the broker: its workers
+ * follow) while the mock keeps the job waiting, starts cmpd again and
+ * returns the job once it has ended, with the mock's log in *log.
+ */
+static cmpd_job *
+enroll_through_crash(const char *profile, int port, char **log)
+{
+	cmpd_client *c = harness_client(&h);
+	cmpd_enroll_opts *o = NULL;
+	cmpd_job *job = NULL, *done = NULL;
+	char path[600];
+
+	assert_non_null(c);
+	assert_int_equal(cmpd_enroll_opts_new(&o), CMPD_RESULT_OK);
+	assert_int_equal(cmpd_enroll_opts_set_key_id(o, fixed_id), 0);
+	assert_int_equal(cmpd_enroll(c, profile, o, &job), CMPD_RESULT_OK);
+	cmpd_client_close(c);
+	cmpd_enroll_opts_free(o);
+	assert_int_equal(harness_wait_state(&h, cmpd_job_id(job),
+	                     CMPD_JOB_STATE_WAITING, 30),
+	    0);
+	assert_int_equal(harness_kill_cmpd(&h), 0);
+	assert_int_equal(harness_start_cmpd(&h, mock_conf), 0);
+	c = harness_client(&h);
+	assert_int_equal(
+	    cmpd_job_wait(c, cmpd_job_id(job), 60000, &done), CMPD_RESULT_OK);
+	cmpd_client_close(c);
+	cmpd_job_free(job);
+	snprintf(path, sizeof(path), "%s/mock-%d.log", h.dir, port);
+	assert_non_null(*log = check_read_file(path));
+	return done;
+}
+
+/* Whether cmpd's log has a line with the job's id and text. */
+static int
+cmpd_logged(const cmpd_job *job, const char *text)
+{
+	return harness_sh("grep -q 'job %s: .*%s' '%s/cmpd.log'",
+	           cmpd_job_id(job), text, h.dir) == 0;
+}
+
+/*
+ * Without keep-alive the mock keeps a transaction across connections, so
+ * the next cmpd resumes it from the answers it kept: the mock sees the
+ * ir, the pollReq before the crash, two more pollReqs and the certConf,
+ * five requests in all, and refuses none.
+ */
+static void
+test_mock_resume(void **state)
+{
+	char *log = NULL;
+	cmpd_job *done = enroll_through_crash("mock-slow-nka", SLOW2_PORT, &log);
+
+	(void)state;
+	check_fixed(done);
+	assert_true(cmpd_logged(done, "resuming the transaction from 2"));
+	assert_false(cmpd_logged(done, "starting a new transaction"));
+	if (check_count(log, "Received request") != 5 ||
+	    strstr(log, "CMP error") != NULL)
+		fail_msg("the mock saw another exchange:\n%s", log);
+	free(log);
+	cmpd_job_free(done);
+}
+
+/*
+ * With keep-alive the mock cancels a transaction whose connection drops
+ * (apps/cmp.c: "on transmission error, cancel CMP transaction"), so the
+ * resumed pollReq is refused: cmpd says so and enrolls with a new
+ * transaction.
+ */
+static void
+test_mock_resume_refused(void **state)
+{
+	char *log = NULL;
+	cmpd_job *done = enroll_through_crash("mock-slow", SLOW_PORT, &log);
+
+	(void)state;
+	check_fixed(done);
+	assert_true(cmpd_logged(done, "resuming the transaction from 2"));
+	assert_true(cmpd_logged(done, "refused our pollReq.*starting a new "
+	                              "transaction"));
+	assert_non_null(strstr(log, "unexpected pkibody"));
+	free(log);
+	cmpd_job_free(done);
+}
+
 static void
 test_mock_mac(void **state)
 {
@@ -294,6 +407,8 @@ main(void)
 		cmocka_unit_test(test_mock_ir),
 		cmocka_unit_test(test_mock_wrong_key),
 		cmocka_unit_test(test_mock_polling),
+		cmocka_unit_test(test_mock_resume),
+		cmocka_unit_test(test_mock_resume_refused),
 		cmocka_unit_test(test_mock_mac),
 		cmocka_unit_test(test_mock_rr),
 		cmocka_unit_test(test_mock_refusal),

@@ -173,19 +173,6 @@ key_info_new(const char *cert, char *id_out)
 	return k;
 }
 
-static cmpd_env *
-broker_recv(struct proc *p)
-{
-	cmpd_env *env = NULL;
-	nng_msg *msg;
-
-	assert_int_equal(nng_recvmsg(p->broker, &msg, 0), 0);
-	assert_int_equal(
-	    cmpd_ipc_unpack(msg, CMPD_IPC_MAX_WORKER, &env), CMPD_OK);
-	nng_msg_free(msg);
-	return env;
-}
-
 static void
 broker_send(struct proc *p, const cmpd_env *env)
 {
@@ -193,6 +180,29 @@ broker_send(struct proc *p, const cmpd_env *env)
 
 	assert_int_equal(cmpd_ipc_pack(env, &msg), CMPD_OK);
 	assert_int_equal(nng_sendmsg(p->broker, msg, 0), 0);
+}
+
+/* The next message other than an answer to keep, which is kept. */
+static cmpd_env *
+broker_recv(struct proc *p)
+{
+	Cmpd__Ok ok = CMPD__OK__INIT;
+	cmpd_env *env = NULL, rep;
+	nng_msg *msg;
+
+	for (;;) {
+		assert_int_equal(nng_recvmsg(p->broker, &msg, 0), 0);
+		assert_int_equal(
+		    cmpd_ipc_unpack(msg, CMPD_IPC_MAX_WORKER, &env), CMPD_OK);
+		nng_msg_free(msg);
+		if (env->body_case != CMPD__ENVELOPE__BODY_TXN_SAVE_REQ)
+			return env;
+		cmpd_env_init(&rep, env->id);
+		rep.body_case = CMPD__ENVELOPE__BODY_OK;
+		rep.ok = &ok;
+		broker_send(p, &rep);
+		cmpd_ipc_free(env);
+	}
 }
 
 /* The whole path: broker -> networker -> provider -> keyworker, CA. */

@@ -41,6 +41,7 @@ struct fx {
 	pid_t mock;
 	int port;
 	char url[128];
+	int saves; /* the CA's answers the networker asked us to keep */
 };
 
 static char sock_dir[64];
@@ -126,7 +127,25 @@ fx_send(struct fx *f, cmpd_env *env)
 	assert_int_equal(nng_sendmsg(f->broker, msg, 0), 0);
 }
 
-/* Runs the loop until the broker side receives a message (10 s). */
+/* As the broker does: an answer to keep is kept, and said so. */
+static void
+fx_keep(struct fx *f, const cmpd_env *req)
+{
+	Cmpd__Ok ok = CMPD__OK__INIT;
+	cmpd_env env;
+
+	assert_true(req->txn_save_req->message.len > 0);
+	f->saves++;
+	cmpd_env_init(&env, req->id);
+	env.body_case = CMPD__ENVELOPE__BODY_OK;
+	env.ok = &ok;
+	fx_send(f, &env);
+}
+
+/*
+ * Runs the loop until the broker side receives a message other than an
+ * answer to keep (10 s).
+ */
 static cmpd_env *
 fx_reply(struct fx *f)
 {
@@ -140,7 +159,11 @@ fx_reply(struct fx *f)
 		assert_int_equal(
 		    cmpd_ipc_unpack(msg, CMPD_IPC_MAX_WORKER, &env), CMPD_OK);
 		nng_msg_free(msg);
-		return env;
+		if (env->body_case != CMPD__ENVELOPE__BODY_TXN_SAVE_REQ)
+			return env;
+		fx_keep(f, env);
+		cmpd_ipc_free(env);
+		i = 0;
 	}
 	fail_msg("no reply from the networker");
 	return NULL;
@@ -251,6 +274,8 @@ test_start_done(void **state)
 	assert_memory_equal(rep->chain[0].data, root.data, root.len);
 	assert_int_equal(rep->n_ca_pubs, 1);
 	assert_int_equal(rep->pki->status, 0);
+	/* The ip before the certConf went out, the pkiconf before done. */
+	assert_int_equal(f->saves, 2);
 	assert_int_equal(nw_serve_jobs(f->serve), 0);
 	assert_int_equal(f->fatal, 0);
 	cmpd_ipc_free(env);
@@ -274,6 +299,7 @@ test_polling_continue(void **state)
 	assert_int_equal(
 	    rep_check(env, 5, CMPD__TXN_RESULT__TXN_WAITING)->check_after, 1);
 	cmpd_ipc_free(env);
+	assert_int_equal(f->saves, 2); /* ip "waiting", pollRep */
 	assert_int_equal(nw_serve_jobs(f->serve), 1);
 	sleep(1);
 	send_job_msg(
