@@ -1,4 +1,5 @@
 #include "api.h"
+#include "keysweep.h"
 
 #include <nng/protocol/reqrep0/rep.h>
 #include <stdio.h>
@@ -521,6 +522,9 @@ api_forward_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 		api_reply_error(r, err, "the keyworker is not available");
 		return;
 	}
+	if (rep->body_case == CMPD__ENVELOPE__BODY_KEY_IMPORT_REP &&
+	    rep->key_import_rep->key != NULL)
+		keysweep_keep(r->api->b, rep->key_import_rep->key->id);
 	api_reply(r, (cmpd_env *)rep);
 }
 

@@ -62,14 +62,17 @@ cert_refresh(Cmpd__CertRecord *c, const struct job *job)
 	return CMPD_OK;
 }
 
-/* Writes the files, then commits the job and the records it changed. */
+/*
+ * Writes the profile's files (unless the certificate is no longer the
+ * profile's current one), then commits the job and the records it changed.
+ */
 static cmpd_err
-job_commit(struct job *job, Cmpd__CertRecord **certs, size_t n)
+job_commit(struct job *job, Cmpd__CertRecord **certs, size_t n, int files)
 {
 	const struct profile *pr = job_profile(job);
 	cmpd_err rv;
 
-	if (job->rec->cert.len > 0 &&
+	if (files && job->rec->cert.len > 0 &&
 	    (rv = output_write(pr, job->rec)) != CMPD_OK) {
 		job_fail(job, rv, NULL, "cannot write %s: %s", pr->cert_file,
 		    cmpd_strerror(rv));
@@ -110,7 +113,7 @@ done_enroll(struct job *job)
 		rec_set_str(&certs[1]->renewing_job, "");
 		n = 2;
 	}
-	if (job_commit(job, certs, n) != CMPD_OK)
+	if (job_commit(job, certs, n, 1) != CMPD_OK)
 		goto out;
 	log_info("job %s: certificate %s enrolled, written to %s", job->rec->id,
 	    certs[0]->id, certs[0]->cert_path);
@@ -123,13 +126,34 @@ out:
 			cmpd__cert_record__free_unpacked(certs[i], NULL);
 }
 
-/* KUR: the tracked certificate carries the new certificate and key. */
+/*
+ * Whether an enrollment superseded the job's certificate while the job
+ * ran (job->target is the record as the job began).
+ */
+static int
+target_superseded(struct job *job)
+{
+	Cmpd__CertRecord *now = NULL;
+	int superseded = 0;
+
+	if (store_cert_get(job->b->store, job->target->id, &now) == CMPD_OK) {
+		superseded = now->state == CMPD__CERT_STATE__CERT_SUPERSEDED;
+		cmpd__cert_record__free_unpacked(now, NULL);
+	}
+	return superseded;
+}
+
+/*
+ * KUR: the tracked certificate carries the new certificate and key. One
+ * that a newer enrollment superseded meanwhile stays superseded, and the
+ * profile's files stay the newer certificate's.
+ */
 static void
 done_renew(struct job *job)
 {
 	Cmpd__CertRecord *cert = job->target;
 	char old_key[CMPD_KEY_ID_LEN + 1];
-	int retire;
+	int retire, current = !target_superseded(job);
 
 	cmpd_strlcpy(old_key, job->rec->old_key_id, sizeof(old_key));
 	retire = !job->rec->keep_key && strcmp(old_key, job->rec->key_id) != 0;
@@ -138,7 +162,14 @@ done_renew(struct job *job)
 		return;
 	}
 	cert->renewed = cmpd_time_now();
-	if (job_commit(job, &cert, 1) != CMPD_OK)
+	if (!current) {
+		cert->state = CMPD__CERT_STATE__CERT_SUPERSEDED;
+		cert->next_renewal = 0;
+		log_notice("job %s: certificate %s was superseded while it "
+		           "was renewed; the profile's files stay as they are",
+		    job->rec->id, cert->id);
+	}
+	if (job_commit(job, &cert, 1, current) != CMPD_OK)
 		return;
 	log_info("job %s: certificate %s renewed, serial %s", job->rec->id,
 	    cert->id, cert->serial);
@@ -166,7 +197,7 @@ done_revoke(struct job *job)
 		job_fail(job, CMPD_ENOMEM, NULL, "out of memory");
 		return;
 	}
-	if (job_commit(job, &cert, 1) != CMPD_OK)
+	if (job_commit(job, &cert, 1, 1) != CMPD_OK)
 		return;
 	log_notice("job %s: certificate %s (serial %s) revoked", job->rec->id,
 	    cert->id, cert->serial);
@@ -195,7 +226,7 @@ done_genm(struct job *job, const Cmpd__TxnRep *r)
 		job_fail(job, rv, NULL, "cannot keep the new root CA");
 		return;
 	}
-	if (job_commit(job, NULL, 0) != CMPD_OK)
+	if (job_commit(job, NULL, 0, 1) != CMPD_OK)
 		return;
 	job_cleanup(job, 0);
 	job_release(job);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "job_int.h"
+#include "keysweep.h"
 #include "log.h"
 #include "record.h"
 #include "util.h"
@@ -219,6 +220,7 @@ resume_keyworker_up(struct worker *w, void *arg)
 {
 	struct broker *b = arg;
 
+	keysweep_run(b);
 	if (w->generation < 2)
 		return;
 	for (struct job *job = b->jobs; job != NULL; job = job->next) {

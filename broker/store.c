@@ -31,7 +31,9 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS tracked("
     " id TEXT PRIMARY KEY, profile TEXT NOT NULL, state INTEGER NOT NULL,"
     " record BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS tracked_profile ON tracked(profile, state);";
+    "CREATE INDEX IF NOT EXISTS tracked_profile ON tracked(profile, state);"
+    "CREATE TABLE IF NOT EXISTS kept_keys(id TEXT PRIMARY KEY);"
+    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT);";
 
 /*
  * Version 1 kept one row per enrolled certificate in "certs"; they become
@@ -427,4 +429,58 @@ store_cert_each(struct store *st, store_cert_cb cb, void *arg)
 		rv = store_fail(st, "listing certificates");
 	sqlite3_finalize(s);
 	return rv;
+}
+
+/* Runs sql with one text parameter; *row says whether it gave a row. */
+static cmpd_err
+store_exec1(struct store *st, const char *sql, const char *arg, int *row)
+{
+	sqlite3_stmt *s = NULL;
+	cmpd_err rv = CMPD_OK;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 1, arg, -1, SQLITE_STATIC) != SQLITE_OK)
+		rv = store_fail(st, "keys");
+	else if ((rc = sqlite3_step(s)) != SQLITE_ROW && rc != SQLITE_DONE)
+		rv = store_fail(st, "keys");
+	else if (row != NULL)
+		*row = rc == SQLITE_ROW;
+	sqlite3_finalize(s);
+	return rv;
+}
+
+cmpd_err
+store_key_keep(struct store *st, const char *id)
+{
+	return store_exec1(st, "INSERT OR IGNORE INTO kept_keys(id) VALUES(?)",
+	    id, NULL);
+}
+
+int
+store_key_kept(struct store *st, const char *id)
+{
+	int row = 0;
+
+	return store_exec1(st, "SELECT 1 FROM kept_keys WHERE id = ?", id,
+	           &row) == CMPD_OK &&
+	    row;
+}
+
+int
+store_keys_adopted(struct store *st)
+{
+	int row = 0;
+
+	return store_exec1(st, "SELECT 1 FROM meta WHERE name = ?",
+	           "keys adopted", &row) == CMPD_OK &&
+	    row;
+}
+
+cmpd_err
+store_keys_adopted_set(struct store *st)
+{
+	return store_exec1(st,
+	    "INSERT OR REPLACE INTO meta(name, value) VALUES(?, 'yes')",
+	    "keys adopted", NULL);
 }

@@ -52,6 +52,16 @@ cmpd_err store_cert_get(
 cmpd_err store_cert_active(
     struct store *st, const char *profile, Cmpd__CertRecord **out);
 
+/*
+ * Keys the broker must never sweep although no job or certificate uses
+ * them: imported ones (keysweep.c). store_keys_adopted says whether the
+ * keys the keyworker held when this store was new were adopted so.
+ */
+cmpd_err store_key_keep(struct store *st, const char *id);
+int store_key_kept(struct store *st, const char *id);
+int store_keys_adopted(struct store *st);
+cmpd_err store_keys_adopted_set(struct store *st);
+
 /* Calls cb for each certificate record, oldest first; cb owns it. */
 typedef int (*store_cert_cb)(void *arg, Cmpd__CertRecord *cert);
 cmpd_err store_cert_each(struct store *st, store_cert_cb cb, void *arg);

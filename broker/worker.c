@@ -27,6 +27,7 @@ struct pending {
 };
 
 static void worker_spawn(struct worker *w);
+static void worker_link_renew(struct worker *w);
 
 static void
 pending_fail(struct worker *w, int sent_only, cmpd_err err)
@@ -315,8 +316,46 @@ worker_exit_cb(uv_process_t *proc, int64_t status, int sig)
 	    w->name, proc->pid, sig ? "killed by signal" : "exited with status",
 	    sig ? sig : (int)status, up / 1000.0, w->crashes,
 	    w->crashes == 1 ? "" : "es", w->backoff_ms / 1000.0);
-	pending_fail(w, 1, CMPD_EUNAVAIL);
+	worker_link_renew(w);
 	worker_retry(w);
+}
+
+static cmpd_err worker_link_open(struct worker *w, const char *url);
+
+static void
+worker_link_closed_cb(uv_handle_t *h)
+{
+	struct cmpd_ipc_watch *iw = h->data;
+	struct worker *w = iw->arg;
+
+	CMPD_MAGIC_CHECK(w, WORKER_MAGIC);
+	nng_close(w->sock);
+	/* nng_close has run the old pipes' callbacks: start counting anew. */
+	atomic_store(&w->pipe_events, 0);
+	w->relinking = 0;
+	if (w->stopping)
+		return;
+	if (worker_link_open(w, w->url) != CMPD_OK ||
+	    cmpd_ipc_watch_start(
+	        w->loop, &w->watch, w->sock, worker_recv_cb, w) != CMPD_OK)
+		log_err("%s: cannot listen for the next instance", w->name);
+}
+
+/*
+ * A dead instance's link goes with it: requests it had fail now, and what
+ * nng still queued for it is dropped with the old socket instead of
+ * reaching the next instance after the broker has asked again. The next
+ * instance connects to a new socket on the same path.
+ */
+static void
+worker_link_renew(struct worker *w)
+{
+	w->connected = 0;
+	pending_fail(w, 1, CMPD_EUNAVAIL);
+	if (w->relinking || w->stopping)
+		return;
+	w->relinking = 1;
+	cmpd_ipc_watch_stop(&w->watch, worker_link_closed_cb);
 }
 
 static void
@@ -468,6 +507,7 @@ worker_init(struct worker *w, uv_loop_t *loop, const char *name,
 	w->may_send = may_send_list;
 	w->backoff_ms = BACKOFF_MIN_MS;
 	if ((w->path = strdup(path)) == NULL ||
+	    (w->url = strdup(url)) == NULL ||
 	    (w->argv = argv_copy(argv)) == NULL)
 		return CMPD_ENOMEM;
 	w->pipe_async.data = w;
@@ -528,5 +568,6 @@ worker_fini(struct worker *w)
 		free(w->argv[i]);
 	free(w->argv);
 	free(w->path);
+	free(w->url);
 	w->magic = 0;
 }

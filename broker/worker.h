@@ -31,6 +31,8 @@ struct worker {
 	const char *name; /* "keyworker", "networker" */
 	uv_loop_t *loop;
 	char *path;      /* the executable */
+	char *url;       /* where the link listens */
+	int relinking;   /* the link is being renewed for the next instance */
 	char **argv;     /* its arguments, NULL-terminated */
 	nng_socket sock; /* pair0, listening */
 	struct cmpd_ipc_watch watch;

@@ -70,7 +70,7 @@ struct nw_txn {
 	void *save_arg;
 	int replay_broken; /* a kept answer does not fit: start anew */
 	int save_failed;
-	char resume_text[300]; /* why either happened */
+	char resume_text[512]; /* why either happened */
 	int live_seen;         /* a live answer came after the replay */
 	int restart_hint;      /* the CA refused the resumed transaction */
 

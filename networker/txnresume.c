@@ -143,7 +143,7 @@ nw_txn_replay_answer(struct nw_txn *t, const OSSL_CMP_MSG *req)
 	}
 	if (!answer_fits(req_type, OSSL_CMP_MSG_get_bodytype(rep))) {
 		RESUME_WHY("kept answer %zu of %zu (body %d) does not answer "
-		           "our %s",
+		           "our %.20s",
 		    t->next_replay + 1, t->n_replay,
 		    OSSL_CMP_MSG_get_bodytype(rep), t->sending);
 		goto broken;
@@ -198,8 +198,8 @@ nw_txn_keep(struct nw_txn *t, const OSSL_CMP_MSG *req, const OSSL_CMP_MSG *rep)
 	    t->save_arg, t->job, der, (size_t)len, replaces, why, sizeof(why));
 	OPENSSL_free(der);
 	if (rv != CMPD_OK) {
-		RESUME_WHY("cannot keep the CA's answer to our %s, so the "
-		           "transaction stops here: %s",
+		RESUME_WHY("cannot keep the CA's answer to our %.20s, so the "
+		           "transaction stops here: %.250s",
 		    t->sending, why[0] ? why : cmpd_strerror(rv));
 		t->save_failed = 1;
 		return 0;
