@@ -235,7 +235,8 @@ job_poll_cb(uv_timer_t *t)
 
 	CMPD_MAGIC_CHECK(job, JOB_MAGIC);
 	if (job_transition(job, S(RUNNING)) != CMPD_OK) {
-		job_fail(job, CMPD_EIO, NULL, "cannot store the job");
+		job_fail(job, CMPD_EIO, NULL, "cannot store the job: %s",
+		    store_strerror(job->b->store));
 		return;
 	}
 	if (job->txn_lost) {
@@ -272,7 +273,8 @@ job_wait(struct job *job, uint32_t check_after)
 	}
 	job->rec->next_poll = next;
 	if (job_transition(job, S(WAITING)) != CMPD_OK) {
-		job_fail(job, CMPD_EIO, NULL, "cannot store the job");
+		job_fail(job, CMPD_EIO, NULL, "cannot store the job: %s",
+		    store_strerror(job->b->store));
 		return;
 	}
 	log_info("job %s: the CA asks to wait %us", job->rec->id, secs);
@@ -392,7 +394,8 @@ job_grant(struct job *job)
 	cmpd_err rv;
 
 	if (job_transition(job, S(RUNNING)) != CMPD_OK) {
-		job_fail(job, CMPD_EIO, NULL, "cannot store the job");
+		job_fail(job, CMPD_EIO, NULL, "cannot store the job: %s",
+		    store_strerror(job->b->store));
 		return;
 	}
 	if ((rv = job_send_grant(job, job_grant_cb)) != CMPD_OK)
@@ -514,7 +517,8 @@ job_run(struct job *job)
 		env.key_list_req = &find;
 	} else {
 		if (job_transition(job, S(KEYGEN)) != CMPD_OK) {
-			job_fail(job, CMPD_EIO, NULL, "cannot store the job");
+			job_fail(job, CMPD_EIO, NULL, "cannot store the job: %s",
+		    store_strerror(job->b->store));
 			return;
 		}
 		gen.type = job->rec->key_type;

@@ -83,7 +83,8 @@ job_commit(struct job *job, Cmpd__CertRecord **certs, size_t n, int files)
 	    job->b->store, job->rec, (const Cmpd__CertRecord *const *)certs, n);
 	if (rv != CMPD_OK) {
 		job->rec->state = S(RUNNING);
-		job_fail(job, rv, NULL, "cannot store the result");
+		job_fail(job, rv, NULL, "cannot store the result: %s",
+		    store_strerror(job->b->store));
 		return rv;
 	}
 	for (size_t i = 0; i < n; i++)

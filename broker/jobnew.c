@@ -127,7 +127,8 @@ job_start(struct broker *b, Cmpd__Job *rec, Cmpd__CertRecord *target,
 	if ((rv = job_load_refs(job, err, errlen)) != CMPD_OK ||
 	    (rv = store_job_put(b->store, rec)) != CMPD_OK) {
 		if (err[0] == '\0')
-			snprintf(err, errlen, "cannot store the job");
+			snprintf(err, errlen, "cannot store the job: %s",
+			    store_strerror(b->store));
 		if (cmpd_str_set(rec->cert_id))
 			cert_unclaim(b, rec->cert_id);
 		job_release(job); /* never stored: nothing else to undo */
@@ -202,7 +203,8 @@ cert_claim(struct broker *b, Cmpd__CertRecord *cert, const Cmpd__Job *rec,
 	}
 	if (rec_set_str(&cert->renewing_job, rec->id) != CMPD_OK ||
 	    store_cert_put(b->store, cert) != CMPD_OK) {
-		snprintf(err, errlen, "cannot store certificate %s", cert->id);
+		snprintf(err, errlen, "cannot store certificate %s: %s",
+		    cert->id, store_strerror(b->store));
 		return CMPD_EIO;
 	}
 	track_set_busy(b, cert->id, 1);

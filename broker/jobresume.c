@@ -159,7 +159,8 @@ job_txn_rerun(struct job *job, int fresh, const char *fmt, ...)
 	}
 	if (rec_set_str(&rec->restart_reason, why) != CMPD_OK ||
 	    store_job_put(job->b->store, rec) != CMPD_OK) {
-		job_fail(job, CMPD_EIO, NULL, "cannot store the job");
+		job_fail(job, CMPD_EIO, NULL, "cannot store the job: %s",
+		    store_strerror(job->b->store));
 		return;
 	}
 	log_warn("job %s: %s; %s (restart %u of at most %u)", rec->id, why,

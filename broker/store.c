@@ -89,7 +89,7 @@ store_migrate(struct store *st)
 }
 
 static cmpd_err
-store_check(struct store *st)
+store_check(struct store *st, const char *path)
 {
 	sqlite3_stmt *s = NULL;
 	cmpd_err rv = CMPD_EIO;
@@ -100,8 +100,10 @@ store_check(struct store *st)
 		goto out;
 	if (sqlite3_stricmp((const char *)sqlite3_column_text(s, 0), "ok") !=
 	    0) {
-		log_err("store: integrity check failed: %s",
-		    sqlite3_column_text(s, 0));
+		log_err("store %s is damaged (%s); cmpd does not change it: "
+		        "restore it from a backup, or move it away to start "
+		        "with an empty store",
+		    path, sqlite3_column_text(s, 0));
 		goto out;
 	}
 	rv = CMPD_OK;
@@ -160,10 +162,13 @@ store_open(const char *path, struct store **out)
 	}
 	sqlite3_busy_timeout(st->db, 1000);
 	if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK) {
-		store_fail(st, path);
+		log_err("store %s cannot be used: %s; cmpd does not change "
+		        "it: restore it from a backup, or move it away to "
+		        "start with an empty store",
+		    path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
-	if (store_check(st) != CMPD_OK || store_migrate(st) != CMPD_OK)
+	if (store_check(st, path) != CMPD_OK || store_migrate(st) != CMPD_OK)
 		goto fail;
 	if (store_prepare(st) != CMPD_OK)
 		goto fail;
@@ -483,4 +488,10 @@ store_keys_adopted_set(struct store *st)
 	return store_exec1(st,
 	    "INSERT OR REPLACE INTO meta(name, value) VALUES(?, 'yes')",
 	    "keys adopted", NULL);
+}
+
+const char *
+store_strerror(struct store *st)
+{
+	return sqlite3_errmsg(st->db);
 }

@@ -20,6 +20,9 @@ struct store;
 cmpd_err store_open(const char *path, struct store **out);
 void store_close(struct store *st);
 
+/* What the last failed call ran into ("database or disk is full"). */
+const char *store_strerror(struct store *st);
+
 /* Inserts or replaces job, committed before it returns. */
 cmpd_err store_job_put(struct store *st, const Cmpd__Job *job);
 

@@ -17,6 +17,7 @@
 #define BACKOFF_MAX_MS   30000u
 #define STABLE_UPTIME_MS 60000u
 #define LINK_SENDBUF     1024
+#define SEND_RETRY_MS    20
 
 struct pending {
 	struct pending *next;
@@ -48,25 +49,41 @@ pending_fail(struct worker *w, int sent_only, cmpd_err err)
 	}
 }
 
-static cmpd_err
+/* Sends p's request; on NNG_EAGAIN (the link is full) it stays unsent. */
+static int
 pending_send(struct worker *w, struct pending *p)
 {
 	int rv = nng_sendmsg(w->sock, p->unsent, NNG_FLAG_NONBLOCK);
 
-	if (rv != 0) {
+	if (rv == 0)
+		p->unsent = NULL; /* nng owns it now */
+	else if (rv != NNG_EAGAIN)
 		log_err("%s: cannot send request %llu: %s", w->name,
 		    (unsigned long long)p->id, nng_strerror(rv));
-		return CMPD_EUNAVAIL;
-	}
-	p->unsent = NULL; /* nng owns it now */
-	return CMPD_OK;
+	return rv;
 }
 
+static void worker_send_cb(uv_timer_t *t);
+
+/* Unsent requests go out when the link has room: try again soon. */
+static void
+worker_send_later(struct worker *w)
+{
+	if (!w->stopping && !uv_is_active((uv_handle_t *)&w->send_timer))
+		uv_timer_start(
+		    &w->send_timer, worker_send_cb, SEND_RETRY_MS, 0);
+}
+
+/*
+ * Pending requests are kept oldest first, so that unsent ones go out in
+ * the order made: a request waits behind every one still unsent.
+ */
 cmpd_err
 worker_request(struct worker *w, cmpd_env *env, worker_reply_cb cb, void *owner)
 {
-	struct pending *p = calloc(1, sizeof(*p));
-	cmpd_err rv;
+	struct pending *p = calloc(1, sizeof(*p)), **tail = &w->pending;
+	int waiting = 0, rv = 0;
+	cmpd_err err;
 
 	CMPD_MAGIC_CHECK(w, WORKER_MAGIC);
 	if (p == NULL)
@@ -78,14 +95,22 @@ worker_request(struct worker *w, cmpd_env *env, worker_reply_cb cb, void *owner)
 	env->id = p->id = ++w->next_id;
 	p->cb = cb;
 	p->owner = owner;
-	if ((rv = cmpd_ipc_pack(env, &p->unsent)) != CMPD_OK ||
-	    (w->connected && (rv = pending_send(w, p)) != CMPD_OK)) {
+	if ((err = cmpd_ipc_pack(env, &p->unsent)) != CMPD_OK) {
+		free(p);
+		return err;
+	}
+	for (; *tail != NULL; tail = &(*tail)->next)
+		waiting |= (*tail)->unsent != NULL;
+	if (w->connected && !waiting)
+		rv = pending_send(w, p);
+	if (rv != 0 && rv != NNG_EAGAIN) {
 		nng_msg_free(p->unsent);
 		free(p);
-		return rv;
+		return CMPD_EUNAVAIL;
 	}
-	p->next = w->pending;
-	w->pending = p;
+	*tail = p;
+	if (p->unsent != NULL && w->connected)
+		worker_send_later(w);
 	return CMPD_OK;
 }
 
@@ -107,23 +132,42 @@ worker_cancel(struct worker *w, void *owner)
 	}
 }
 
+/*
+ * Sends the unsent requests, oldest first, until the link is full: the
+ * rest wait for the timer. One that cannot be sent for another reason
+ * fails.
+ */
 static void
 worker_flush(struct worker *w)
 {
-	struct pending **pp = &w->pending;
+	struct pending **pp = &w->pending, *p;
+	int rv = 0;
 
-	while (*pp != NULL) {
-		struct pending *p = *pp;
-
-		if (p->unsent == NULL || pending_send(w, p) == CMPD_OK) {
+	while (w->connected && (p = *pp) != NULL) {
+		if (p->unsent == NULL || (rv = pending_send(w, p)) == 0) {
 			pp = &p->next;
 			continue;
+		}
+		if (rv == NNG_EAGAIN) {
+			worker_send_later(w);
+			return;
 		}
 		*pp = p->next;
 		nng_msg_free(p->unsent);
 		p->cb(p->owner, CMPD_EUNAVAIL, NULL);
 		free(p);
+		/* The callback may have changed the list: walk it again. */
+		pp = &w->pending;
 	}
+}
+
+static void
+worker_send_cb(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+
+	CMPD_MAGIC_CHECK(w, WORKER_MAGIC);
+	worker_flush(w);
 }
 
 static int
@@ -512,8 +556,10 @@ worker_init(struct worker *w, uv_loop_t *loop, const char *name,
 		return CMPD_ENOMEM;
 	w->pipe_async.data = w;
 	w->restart_timer.data = w;
+	w->send_timer.data = w;
 	if (uv_async_init(loop, &w->pipe_async, worker_async_cb) != 0 ||
-	    uv_timer_init(loop, &w->restart_timer) != 0)
+	    uv_timer_init(loop, &w->restart_timer) != 0 ||
+	    uv_timer_init(loop, &w->send_timer) != 0)
 		return CMPD_EIO;
 	if ((rv = worker_link_open(w, url)) != CMPD_OK ||
 	    (rv = worker_link_give(w, url)) != CMPD_OK)
@@ -536,6 +582,7 @@ worker_stop(struct worker *w)
 	CMPD_MAGIC_CHECK(w, WORKER_MAGIC);
 	w->stopping = 1;
 	uv_timer_stop(&w->restart_timer);
+	uv_timer_stop(&w->send_timer);
 	if (w->running)
 		uv_process_kill(&w->proc, SIGTERM);
 	pending_fail(w, 0, CMPD_ECANCELED);
@@ -556,6 +603,8 @@ worker_close(struct worker *w)
 		uv_close((uv_handle_t *)&w->pipe_async, NULL);
 	if (!uv_is_closing((uv_handle_t *)&w->restart_timer))
 		uv_close((uv_handle_t *)&w->restart_timer, NULL);
+	if (!uv_is_closing((uv_handle_t *)&w->send_timer))
+		uv_close((uv_handle_t *)&w->send_timer, NULL);
 }
 
 void

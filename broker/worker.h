@@ -3,8 +3,10 @@
  * libuv, restarted with backoff when it dies) and its pair0 link, over
  * which the broker sends requests and receives replies matched by envelope
  * id. A request made while the worker is down waits in the link and goes
- * out when the next instance connects; a request the dead instance had
- * received fails with CMPD_EUNAVAIL.
+ * out when the next instance connects; one the link has no room for yet
+ * (a burst larger than its send buffer) waits too, and a timer offers it
+ * again. Requests go out in the order made. A request the dead instance
+ * had received fails with CMPD_EUNAVAIL.
  */
 #pragma once
 
@@ -43,6 +45,7 @@ struct worker {
 	int running;
 	int stopping;
 	uv_timer_t restart_timer;
+	uv_timer_t send_timer; /* offers unsent requests again (link full) */
 	uint64_t started_ms;
 	unsigned backoff_ms;
 	unsigned crashes; /* consecutive abnormal exits */

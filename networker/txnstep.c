@@ -177,7 +177,9 @@ step_done(struct nw_txn *t, struct nw_txn_result *res)
 	res->ca_pubs = OSSL_CMP_CTX_get1_caPubs(t->ctx);
 	res->chain = t->chain;
 	t->chain = NULL;
-	if (cert == NULL || (res->cert = X509_dup(cert)) == NULL ||
+	/* A reference, not a copy: the certificate is never changed, and
+	 * X509_dup would parse it again (a decoder context in 3.0). */
+	if (cert == NULL || !X509_up_ref(cert) || (res->cert = cert) == NULL ||
 	    res->chain == NULL) {
 		res->result = CMPD__TXN_RESULT__TXN_FAILED;
 		FAIL(CMPD_ENOMEM, "cannot keep the new certificate");

@@ -262,9 +262,10 @@ static int
 workers_alive(const struct harness *h)
 {
 	/* [c]: the pattern must not match the shell that runs pgrep. */
-	return harness_sh("pgrep -f -- '[c]mpd-keyworker --keystore %s' "
-	                  ">/dev/null || pgrep -f -- "
-	                  "'[c]mpd-networker --broker ipc://%s/run/' >/dev/null",
+	return harness_sh(
+	           "pgrep -f -- '[c]mpd-keyworker --keystore %s' "
+	           ">/dev/null || pgrep -f -- "
+	           "'[c]mpd-networker --broker ipc://%s/run/' >/dev/null",
 	           h->keys, h->dir) == 0;
 }
 
@@ -284,6 +285,15 @@ harness_kill_cmpd(struct harness *h)
 	}
 	fprintf(stderr, "harness: workers outlived their broker\n");
 	return -1;
+}
+
+int
+harness_stop_cmpd(struct harness *h)
+{
+	int st = stop(h->cmpd_pid);
+
+	h->cmpd_pid = 0;
+	return st;
 }
 
 int

@@ -47,6 +47,9 @@ int harness_start_cmpd(struct harness *h, const char *extra);
  */
 int harness_kill_cmpd(struct harness *h);
 
+/* Stops cmpd with SIGTERM; returns its exit status (0: a clean exit). */
+int harness_stop_cmpd(struct harness *h);
+
 /* Waits (at most secs) until job_id is in state (a cmpd_job_state). */
 int harness_wait_state(
     const struct harness *h, const char *job_id, int state, int secs);
