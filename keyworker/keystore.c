@@ -16,6 +16,7 @@
 
 struct kw_keystore {
 	char *dir;
+	char *name; /* dir as a person knows it, for messages */
 	struct kw_keydec *dec;
 	struct kw_key *keys; /* sorted by id */
 	size_t n;
@@ -115,6 +116,23 @@ kw_keystore_add(struct kw_keystore *ks, struct kw_key *key)
 }
 
 /* "<32 hex digits>.key" */
+/*
+ * The keyworker may open its store as "." (it enters the directory before
+ * it drops privileges): a reason that names a file says the store's name.
+ */
+static void
+why_name(const struct kw_keystore *ks, struct kw_why *why)
+{
+	size_t n = strlen(ks->dir);
+	char text[sizeof(why->text)];
+
+	if (strcmp(ks->dir, ks->name) == 0 ||
+	    strncmp(why->text, ks->dir, n) != 0 || why->text[n] != '/')
+		return;
+	snprintf(text, sizeof(text), "%s", why->text + n);
+	kw_why_set(why, "%s%s", ks->name, text);
+}
+
 static int
 name_is_key_file(const char *name)
 {
@@ -137,23 +155,25 @@ scan_one(struct kw_keystore *ks, const char *name, struct kw_key *out,
 	cmpd_err rv;
 
 	if (!name_is_key_file(name)) {
-		kw_why_set(why, "%s/%s: not named <key id>.key", ks->dir, name);
+		kw_why_set(why, "%s/%s: not named <key id>.key", ks->name, name);
 		return CMPD_EINVAL;
 	}
 	rv = kw_keyfile_read(ks->dec, ks->dir, name, &pkey, &mtime, why);
-	if (rv != CMPD_OK)
+	if (rv != CMPD_OK) {
+		why_name(ks, why);
 		return rv;
+	}
 	rv = kw_key_describe(pkey, &k, &reason);
 	EVP_PKEY_free(pkey);
 	if (rv != CMPD_OK) {
-		kw_why_set(why, "%s/%s: %s", ks->dir, name, reason.text);
+		kw_why_set(why, "%s/%s: %s", ks->name, name, reason.text);
 		return rv;
 	}
 	if (strncmp(name, k.id, CMPD_KEY_ID_LEN) != 0) {
 		kw_why_set(why,
 		    "%s/%s: holds key %s, not the key its name "
 		    "says",
-		    ks->dir, name, k.id);
+		    ks->name, name, k.id);
 		kw_key_fini(&k);
 		return CMPD_EINVAL;
 	}
@@ -183,7 +203,7 @@ keystore_scan(struct kw_keystore *ks)
 
 	if (d == NULL) {
 		log_err(
-		    "cannot read key store %s: %s", ks->dir, strerror(errno));
+		    "cannot read key store %s: %s", ks->name, strerror(errno));
 		return CMPD_EIO;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -204,13 +224,20 @@ keystore_scan(struct kw_keystore *ks)
 	closedir(d);
 	if (ks->n > 1)
 		qsort(ks->keys, ks->n, sizeof(ks->keys[0]), key_cmp);
-	log_info("key store %s: %zu keys, %zu files skipped", ks->dir, ks->n,
+	log_info("key store %s: %zu keys, %zu files skipped", ks->name, ks->n,
 	    skipped);
 	return CMPD_OK;
 }
 
 cmpd_err
 kw_keystore_open(const char *dir, struct kw_keystore **out)
+{
+	return kw_keystore_open_named(dir, dir, out);
+}
+
+cmpd_err
+kw_keystore_open_named(
+    const char *dir, const char *name, struct kw_keystore **out)
 {
 	struct kw_keystore *ks = NULL;
 	cmpd_err rv;
@@ -220,7 +247,8 @@ kw_keystore_open(const char *dir, struct kw_keystore **out)
 		return rv;
 	cmpd_dir_clean_tmp(dir);
 	ks = calloc(1, sizeof(*ks));
-	if (ks == NULL || (ks->dir = strdup(dir)) == NULL) {
+	if (ks == NULL || (ks->dir = strdup(dir)) == NULL ||
+	    (ks->name = strdup(name)) == NULL) {
 		rv = CMPD_ENOMEM;
 		goto out;
 	}
@@ -244,6 +272,7 @@ kw_keystore_free(struct kw_keystore *ks)
 	free(ks->keys);
 	kw_keydec_free(ks->dec);
 	free(ks->dir);
+	free(ks->name);
 	free(ks);
 }
 
@@ -272,8 +301,10 @@ kw_keystore_load(
 	}
 	snprintf(name, sizeof(name), "%s" KW_KEY_SUFFIX, k->id);
 	rv = kw_keyfile_read(ks->dec, ks->dir, name, &pkey, &mtime, why);
-	if (rv != CMPD_OK)
+	if (rv != CMPD_OK) {
+		why_name(ks, why);
 		return rv;
+	}
 	/* The file might have been replaced behind our back: never sign
 	 * with a key that is not the one the broker and the CA know. */
 	rv = kw_key_describe(pkey, &now, why);
@@ -281,7 +312,7 @@ kw_keystore_load(
 	    (now.spki_len != k->spki_len ||
 	        memcmp(now.spki, k->spki, k->spki_len) != 0)) {
 		kw_why_set(
-		    why, "%s/%s no longer holds key %s", ks->dir, name, id);
+		    why, "%s/%s no longer holds key %s", ks->name, name, id);
 		rv = CMPD_EIO;
 	}
 	kw_key_fini(&now);
@@ -381,13 +412,24 @@ cmpd_err
 kw_keygen_run(const char *dir, Cmpd__KeyType type, const char *job,
     struct kw_key *out, struct kw_why *why)
 {
-	struct kw_key k = { .type = CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
 	EVP_PKEY *pkey = NULL;
-	char path[4096];
 	cmpd_err rv;
 
 	if ((rv = kw_key_generate(type, job, &pkey, why)) != CMPD_OK)
 		return rv;
+	rv = kw_keygen_store(dir, pkey, out, why);
+	EVP_PKEY_free(pkey);
+	return rv;
+}
+
+cmpd_err
+kw_keygen_store(
+    const char *dir, EVP_PKEY *pkey, struct kw_key *out, struct kw_why *why)
+{
+	struct kw_key k = { .type = CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
+	char path[4096];
+	cmpd_err rv;
+
 	if ((rv = kw_key_describe(pkey, &k, why)) != CMPD_OK)
 		goto out;
 	if (key_path(dir, k.id, path, sizeof(path)) != 0) {
@@ -402,7 +444,6 @@ kw_keygen_run(const char *dir, Cmpd__KeyType type, const char *job,
 	k.spki = NULL;
 out:
 	kw_key_fini(&k);
-	EVP_PKEY_free(pkey);
 	return rv;
 }
 

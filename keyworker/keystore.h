@@ -24,6 +24,10 @@ struct kw_keystore;
  * reason and left out; the other keys stay usable.
  */
 cmpd_err kw_keystore_open(const char *dir, struct kw_keystore **out);
+
+/* The same, naming the store name (its path) in messages. */
+cmpd_err kw_keystore_open_named(
+    const char *dir, const char *name, struct kw_keystore **out);
 void kw_keystore_free(struct kw_keystore *ks);
 
 const char *kw_keystore_dir(const struct kw_keystore *ks);
@@ -69,6 +73,14 @@ cmpd_err kw_keystore_delete(
  */
 cmpd_err kw_keygen_run(const char *dir, Cmpd__KeyType type, const char *job,
     struct kw_key *out, struct kw_why *why);
+
+/*
+ * The second half of kw_keygen_run, for a key made earlier (the key
+ * pool's): writes pkey (still the caller's) to DIR/<id>.key, atomically
+ * and durably, and describes it in *out. Thread-safe.
+ */
+cmpd_err kw_keygen_store(
+    const char *dir, EVP_PKEY *pkey, struct kw_key *out, struct kw_why *why);
 
 /* kw_keygen_run and kw_keystore_add in one call, on the calling thread. */
 cmpd_err kw_keystore_generate(struct kw_keystore *ks, Cmpd__KeyType type,

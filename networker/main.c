@@ -5,6 +5,9 @@
  * makes) and no durable state.
  *
  *   cmpd-networker --broker URL --signer URL [--log-level L] [--threads N]
+ *                  [--user NAME]
+ *
+ * Started as root with --user (not empty), it becomes that user.
  */
 #include <getopt.h>
 #include <nng/nng.h>
@@ -15,11 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "ipc.h"
 #include "ipcwatch.h"
+#include "jail.h"
 #include "log.h"
 #include "remote.h"
 #include "rkprov.h"
@@ -32,6 +37,7 @@
 struct nw_opts {
 	const char *broker_url;
 	const char *signer_url;
+	const char *user; /* NULL: stay as is */
 	int log_level;
 	int threads;
 };
@@ -56,7 +62,7 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: cmpd-networker --broker URL --signer URL "
-	    "[--log-level L] [--threads N]\n");
+	    "[--log-level L] [--threads N] [--user NAME]\n");
 	exit(2);
 }
 
@@ -68,12 +74,14 @@ opts_parse(int argc, char **argv, struct nw_opts *o)
 		{ "signer", required_argument, NULL, 's' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "user", required_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
 	int c;
 
-	*o = (struct nw_opts){ NULL, NULL, CMPD_LOG_INFO, THREADS_DEFAULT };
+	*o = (struct nw_opts){ NULL, NULL, NULL, CMPD_LOG_INFO,
+		THREADS_DEFAULT };
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
@@ -85,6 +93,9 @@ opts_parse(int argc, char **argv, struct nw_opts *o)
 		case 'l':
 			if ((o->log_level = cmpd_log_level_parse(optarg)) < 0)
 				usage();
+			break;
+		case 'u':
+			o->user = *optarg != '\0' ? optarg : NULL;
 			break;
 		case 't':
 			o->threads = (int)strtol(optarg, &end, 10);
@@ -111,6 +122,51 @@ parent_watch(void)
 		exit(1);
 	}
 }
+
+/*
+ * Its own user, no capabilities, no core dumps, the allow-list: sockets to
+ * the CAs and to the IPC, files for reading only, no process.
+ */
+static cmpd_err
+main_jail(const struct nw_opts *o)
+{
+	struct cmpd_jail_user user;
+	struct cmpd_jail j = { .policy = &cmpd_jail_networker,
+		.parent_death_signal = SIGTERM };
+
+	if (o->user != NULL) {
+		if (cmpd_jail_user_find(o->user, &user) != CMPD_OK)
+			return CMPD_ENOENT;
+		j.user = &user;
+	}
+	return cmpd_jail_enter(&j);
+}
+
+#ifdef CMPD_TEST_HOOKS
+/*
+ * Test builds only: SIGUSR2 makes the networker start a program, which
+ * its jail must answer by killing it.
+ */
+static void
+test_violation_cb(int sig)
+{
+	static char *const argv[] = { "true", NULL };
+
+	(void)sig;
+	syscall(SYS_execve, "/bin/true", argv, argv + 1);
+}
+
+static void
+test_hooks_install(void)
+{
+	signal(SIGUSR2, test_violation_cb);
+}
+#else
+static void
+test_hooks_install(void)
+{
+}
+#endif
 
 /* The key factory serve.c uses: handles of the remote-key provider. */
 static cmpd_err
@@ -319,17 +375,22 @@ main(int argc, char **argv)
 	snprintf(threads, sizeof(threads), "%d", o.threads);
 	setenv("UV_THREADPOOL_SIZE", threads, 1);
 
+	/*
+	 * ---- Jail boundary ----
+	 * Before any thread starts (nng's with the first socket): from here
+	 * on the networker needs only its two IPC links, outgoing HTTP to the
+	 * CAs and name resolution.
+	 */
+	if (main_jail(&o) != CMPD_OK)
+		return 1;
+	test_hooks_install();
+
 	if (main_loop_init(&m) != CMPD_OK)
 		goto out;
 	loop_ready = 1;
 	if ((m.libctx = OSSL_LIB_CTX_new()) == NULL ||
 	    main_links_open(&m, &o) != CMPD_OK)
 		goto out;
-
-	/*
-	 * Jail boundary: from here on the networker needs only its two IPC
-	 * links and outgoing HTTP to the CAs.
-	 */
 
 	if (main_serve_start(&m) != CMPD_OK) {
 		log_err("cannot start serving");
