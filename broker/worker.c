@@ -365,6 +365,7 @@ worker_exit_cb(uv_process_t *proc, int64_t status, int sig)
 }
 
 static cmpd_err worker_link_open(struct worker *w, const char *url);
+static cmpd_err worker_link_give(struct worker *w, const char *url);
 
 static void
 worker_link_closed_cb(uv_handle_t *h)
@@ -380,6 +381,7 @@ worker_link_closed_cb(uv_handle_t *h)
 	if (w->stopping)
 		return;
 	if (worker_link_open(w, w->url) != CMPD_OK ||
+	    worker_link_give(w, w->url) != CMPD_OK ||
 	    cmpd_ipc_watch_start(
 	        w->loop, &w->watch, w->sock, worker_recv_cb, w) != CMPD_OK)
 		log_err("%s: cannot listen for the next instance", w->name);

@@ -22,7 +22,7 @@ static void
 reply_error(struct kw *kw, uint64_t id, cmpd_err code, const char *text)
 {
 	log_warn("request %llu failed: %s", (unsigned long long)id, text);
-	cmpd_ipc_send_error(kw->broker, id, code, text, NULL);
+	kw_broker_send_error(kw, id, code, text);
 }
 
 static void
@@ -45,6 +45,7 @@ struct keygen {
 	uint64_t id;
 	Cmpd__KeyType type;
 	char job_id[CMPD_JOB_ID_LEN + 1];
+	EVP_PKEY *pooled; /* a key of the pool, or NULL: generate one */
 	cmpd_err rv;
 	struct kw_key key;
 	struct kw_why why;
@@ -55,7 +56,13 @@ keygen_work_cb(uv_work_t *w)
 {
 	struct keygen *g = w->data;
 
-	g->rv = kw_keygen_run(g->dir, g->type, g->job_id, &g->key, &g->why);
+	/* A pooled key is stored only now that a job has it, durably
+	 * before the broker hears of it, like a key generated here. */
+	if (g->pooled != NULL)
+		g->rv = kw_keygen_store(g->dir, g->pooled, &g->key, &g->why);
+	else
+		g->rv = kw_keygen_run(
+		    g->dir, g->type, g->job_id, &g->key, &g->why);
 	/* libuv's pool threads live as long as the process and never run
 	 * OpenSSL's thread-exit cleanup: free this thread's OpenSSL state
 	 * (its random generators) now. The next use makes it again. */
@@ -78,14 +85,15 @@ keygen_reply(struct kw *kw, struct keygen *g)
 		return;
 	}
 	k = kw_keystore_find(kw->ks, id);
-	log_info("job %s: generated %s key %s", g->job_id,
+	log_info("job %s: %s %s key %s", g->job_id,
+	    g->pooled != NULL ? "took from the pool" : "generated",
 	    kw_key_type_name(k->type), k->id);
 	keyinfo_fill(&ki, k);
 	rep.key = &ki;
 	cmpd_env_init(&env, g->id);
 	env.body_case = CMPD__ENVELOPE__BODY_KEY_GENERATE_REP;
 	env.key_generate_rep = &rep;
-	cmpd_ipc_send(kw->broker, &env, NULL);
+	kw_broker_send(kw, &env);
 }
 
 static void
@@ -101,6 +109,7 @@ keygen_after_cb(uv_work_t *w, int status)
 	else
 		keygen_reply(g->kw, g);
 	kw_key_fini(&g->key);
+	EVP_PKEY_free(g->pooled);
 	free(g);
 }
 
@@ -137,10 +146,12 @@ handle_generate(struct kw *kw, const cmpd_env *req)
 	g->type = r->type;
 	cmpd_strlcpy(g->job_id, cmpd_str_set(r->job_id) ? r->job_id : "-",
 	    sizeof(g->job_id));
+	g->pooled = kw_pool_take(kw->pool, r->type);
 	if (uv_queue_work(
 	        &kw->loop, &g->work, keygen_work_cb, keygen_after_cb) != 0) {
 		reply_error(kw, req->id, CMPD_EINTERNAL,
 		    "key generation cannot be queued");
+		EVP_PKEY_free(g->pooled);
 		free(g);
 	}
 }
@@ -157,7 +168,7 @@ handle_import_cert(struct kw *kw, const cmpd_env *req)
 	cmpd_env_init(&env, req->id);
 	env.body_case = CMPD__ENVELOPE__BODY_KEY_IMPORT_CERT_REP;
 	env.key_import_cert_rep = &rep;
-	cmpd_ipc_send(kw->broker, &env, NULL);
+	kw_broker_send(kw, &env);
 }
 
 static void
@@ -185,7 +196,7 @@ handle_import(struct kw *kw, const cmpd_env *req)
 	cmpd_env_init(&env, req->id);
 	env.body_case = CMPD__ENVELOPE__BODY_KEY_IMPORT_REP;
 	env.key_import_rep = &rep;
-	cmpd_ipc_send(kw->broker, &env, NULL);
+	kw_broker_send(kw, &env);
 }
 
 /* --- List and delete --- */
@@ -205,7 +216,7 @@ list_send(struct kw *kw, uint64_t id, Cmpd__KeyInfo **keys, size_t n)
 		reply_error(kw, id, CMPD_EINVAL,
 		    "the key list exceeds the broker link's message limit");
 	else
-		cmpd_ipc_send(kw->broker, &env, NULL);
+		kw_broker_send(kw, &env);
 }
 
 /* The broker may only ask whether a key id it was given is known. */
@@ -280,7 +291,7 @@ handle_delete(struct kw *kw, const cmpd_env *req)
 	if (rv != CMPD_OK)
 		reply_error(kw, req->id, rv, why.text);
 	else
-		cmpd_ipc_send_ok(kw->broker, req->id, NULL);
+		kw_broker_send_ok(kw, req->id);
 }
 
 /* --- Grants --- */
@@ -301,7 +312,7 @@ handle_grant(struct kw *kw, const cmpd_env *req)
 	if (rv != CMPD_OK)
 		reply_error(kw, req->id, rv, why.text);
 	else
-		cmpd_ipc_send_ok(kw->broker, req->id, NULL);
+		kw_broker_send_ok(kw, req->id);
 }
 
 static cmpd_err
@@ -318,7 +329,7 @@ static void
 handle_grant_end(struct kw *kw, const cmpd_env *req)
 {
 	kw_grant_end(kw->grants, req->grant_end_req->job_id);
-	cmpd_ipc_send_ok(kw->broker, req->id, NULL);
+	kw_broker_send_ok(kw, req->id);
 }
 
 /* What the broker may ask. check (if any) validates the fields' form. */

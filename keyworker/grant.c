@@ -1,5 +1,6 @@
 #include "grant.h"
 
+#include <openssl/provider.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
@@ -11,6 +12,8 @@ struct kw_grants {
 	struct kw_grant **g;
 	size_t n;
 	size_t cap;
+	OSSL_LIB_CTX *parse_ctx; /* see kw_grants_parse_libctx */
+	OSSL_PROVIDER *parse_null;
 };
 
 static const char *const op_names[] = {
@@ -43,8 +46,23 @@ kw_grants_new(struct kw_grants **out)
 
 	if (gs == NULL)
 		return CMPD_ENOMEM;
+	/* Loading "null" keeps OpenSSL from loading its default provider
+	 * into the context on the first fetch. */
+	if ((gs->parse_ctx = OSSL_LIB_CTX_new()) == NULL ||
+	    (gs->parse_null = OSSL_PROVIDER_load(gs->parse_ctx, "null")) ==
+	        NULL) {
+		cmpd_log_openssl(CMPD_LOG_ERR, "the signer's parsing context");
+		kw_grants_free(gs);
+		return CMPD_ECRYPTO;
+	}
 	*out = gs;
 	return CMPD_OK;
+}
+
+OSSL_LIB_CTX *
+kw_grants_parse_libctx(const struct kw_grants *gs)
+{
+	return gs->parse_ctx;
 }
 
 static void
@@ -74,6 +92,9 @@ kw_grants_free(struct kw_grants *gs)
 	for (size_t i = 0; i < gs->n; i++)
 		grant_free(gs->g[i]);
 	free(gs->g);
+	if (gs->parse_null != NULL)
+		OSSL_PROVIDER_unload(gs->parse_null);
+	OSSL_LIB_CTX_free(gs->parse_ctx);
 	free(gs);
 }
 

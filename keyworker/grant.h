@@ -72,3 +72,13 @@ const struct kw_grant *kw_grant_find(
 const char *kw_grants_key_user(const struct kw_grants *gs, const char *key_id);
 
 size_t kw_grants_count(const struct kw_grants *gs);
+
+/*
+ * A library context without keys (only OpenSSL's "null" provider), in
+ * which the signer parses what it is asked to sign. The checks compare
+ * public keys byte for byte and never use them, and OpenSSL 3.0 parses
+ * the key of every SubjectPublicKeyInfo it meets with a decoder context
+ * that costs some 70 us; without key management that costs nothing and
+ * the structure is parsed, and re-encoded, all the same.
+ */
+OSSL_LIB_CTX *kw_grants_parse_libctx(const struct kw_grants *gs);

@@ -9,12 +9,15 @@
 
 #include <nng/nng.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <uv.h>
 
 #include "grant.h"
 #include "import.h"
+#include "ipc.h"
 #include "ipcwatch.h"
 #include "keystore.h"
+#include "pool.h"
 
 #define KW_MAGIC 0x6b776b72u /* "kwkr" */
 
@@ -31,7 +34,11 @@ enum kw_handle {
 	KW_H_SIGINT = 1 << 2,
 	KW_H_BROKER_WATCH = 1 << 3,
 	KW_H_SIGNER_WATCH = 1 << 4,
+	KW_H_RETRY = 1 << 5,
 };
+
+/* A reply the broker link could not take yet (serve.c). */
+struct kw_out;
 
 struct kw {
 	uint32_t magic;
@@ -41,6 +48,7 @@ struct kw {
 	struct kw_keystore *ks;
 	struct kw_importer *imp;
 	struct kw_grants *grants;
+	struct kw_pool *pool; /* pre-generated keys; NULL: none */
 	nng_socket broker; /* pair0, dialled */
 	nng_socket signer; /* raw rep0, listening, 0600 */
 	int broker_open;
@@ -56,6 +64,11 @@ struct kw {
 	int wake_live;   /* wake may be sent */
 	int broker_pipe; /* id of the broker link's pipe, 0: none yet */
 	int broker_gone;
+	/* Replies to the broker that wait for room in the link, oldest
+	 * first, and the timer that offers them again. */
+	STAILQ_HEAD(, kw_out) outbox;
+	uv_timer_t retry;
+	int outbox_waiting; /* the link was full; logged once */
 	int stopping;
 	int status; /* exit status once stopping */
 };
@@ -81,6 +94,17 @@ void kw_stop(struct kw *kw, int status);
 
 /* Frees everything kw_init and the opens acquired. */
 void kw_fini(struct kw *kw);
+
+/*
+ * Replies to the broker, in the order given. A reply the link cannot take
+ * now (the broker reads slowly, or a burst outran the send buffer) waits
+ * in the outbox and a timer offers it again: none is lost while the link
+ * is up. What still waits when the keyworker stops is dropped.
+ */
+void kw_broker_send(struct kw *kw, const cmpd_env *env);
+void kw_broker_send_ok(struct kw *kw, uint64_t id);
+void kw_broker_send_error(
+    struct kw *kw, uint64_t id, cmpd_err code, const char *text);
 
 /* Receive callbacks of the two sockets (cmpd_ipc_watch). */
 void kw_broker_recv_cb(void *arg, nng_msg *msg);

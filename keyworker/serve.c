@@ -3,6 +3,7 @@
 #include <nng/protocol/pair0/pair.h>
 #include <nng/protocol/reqrep0/rep.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ipc.h"
@@ -13,9 +14,137 @@
  * Replies queued per socket. Replies are sent without blocking, and nng 1.5
  * fails such a send while the pipe is still busy with the previous message
  * unless the socket has a send buffer: a burst of replies to one peer lost
- * all but the first when measured.
+ * all but the first when measured. A burst larger than the buffer (1,000
+ * enrollments at once) still outran it: replies to the broker that find
+ * it full wait in the outbox below.
  */
 #define KW_SENDBUF 256
+
+/* How soon replies waiting for the broker link are offered again. */
+#define KW_RETRY_MS 20
+
+struct kw_out {
+	STAILQ_ENTRY(kw_out) link;
+	nng_msg *msg;
+};
+
+static void retry_cb(uv_timer_t *t);
+
+/* The link is full: try again soon (not once stopping: the timer is
+ * closed, and what waits then is dropped). */
+static void
+outbox_wait(struct kw *kw)
+{
+	if (!kw->outbox_waiting)
+		log_info("the broker link is full: replies wait for it");
+	kw->outbox_waiting = 1;
+	if ((kw->handles & KW_H_RETRY) &&
+	    !uv_is_active((uv_handle_t *)&kw->retry))
+		uv_timer_start(&kw->retry, retry_cb, KW_RETRY_MS, 0);
+}
+
+/* Sends waiting replies, oldest first, until the link is full again. */
+static void
+outbox_flush(struct kw *kw)
+{
+	struct kw_out *o;
+	int rv;
+
+	while ((o = STAILQ_FIRST(&kw->outbox)) != NULL) {
+		rv = nng_sendmsg(kw->broker, o->msg, NNG_FLAG_NONBLOCK);
+		if (rv == NNG_EAGAIN) {
+			outbox_wait(kw);
+			return;
+		}
+		if (rv != 0) {
+			log_err("cannot send a reply to the broker: %s",
+			    nng_strerror(rv));
+			nng_msg_free(o->msg);
+		}
+		STAILQ_REMOVE_HEAD(&kw->outbox, link);
+		free(o);
+	}
+	if (kw->outbox_waiting)
+		log_info("the broker link took every waiting reply");
+	kw->outbox_waiting = 0;
+}
+
+static void
+retry_cb(uv_timer_t *t)
+{
+	struct kw *kw = t->data;
+
+	CMPD_MAGIC_CHECK(kw, KW_MAGIC);
+	outbox_flush(kw);
+}
+
+/*
+ * Drops what the broker never took, at exit. The broker stops the
+ * keyworker only once it has failed its own pending requests (or it is
+ * gone), so nobody waits for these.
+ */
+static void
+outbox_free(struct kw *kw)
+{
+	struct kw_out *o;
+	size_t n = 0;
+
+	while ((o = STAILQ_FIRST(&kw->outbox)) != NULL) {
+		STAILQ_REMOVE_HEAD(&kw->outbox, link);
+		nng_msg_free(o->msg);
+		free(o);
+		n++;
+	}
+	if (n > 0)
+		log_warn("%zu replies the broker did not take are dropped", n);
+}
+
+void
+kw_broker_send(struct kw *kw, const cmpd_env *env)
+{
+	struct kw_out *o = NULL;
+	nng_msg *msg = NULL;
+
+	CMPD_MAGIC_CHECK(kw, KW_MAGIC);
+	if (cmpd_ipc_pack(env, &msg) != CMPD_OK ||
+	    (o = calloc(1, sizeof(*o))) == NULL) {
+		log_err("cannot send %s %llu to the broker: out of memory",
+		    cmpd_env_body_name(env), (unsigned long long)env->id);
+		nng_msg_free(msg);
+		return;
+	}
+	o->msg = msg;
+	/* Behind every reply still waiting: the order stays. */
+	STAILQ_INSERT_TAIL(&kw->outbox, o, link);
+	outbox_flush(kw);
+}
+
+void
+kw_broker_send_ok(struct kw *kw, uint64_t id)
+{
+	Cmpd__Ok ok = CMPD__OK__INIT;
+	cmpd_env env;
+
+	cmpd_env_init(&env, id);
+	env.body_case = CMPD__ENVELOPE__BODY_OK;
+	env.ok = &ok;
+	kw_broker_send(kw, &env);
+}
+
+void
+kw_broker_send_error(
+    struct kw *kw, uint64_t id, cmpd_err code, const char *text)
+{
+	Cmpd__Error e = CMPD__ERROR__INIT;
+	cmpd_env env;
+
+	cmpd_env_init(&env, id);
+	e.code = (Cmpd__ErrorCode)code;
+	e.message = (char *)(text != NULL ? text : cmpd_strerror(code));
+	env.body_case = CMPD__ENVELOPE__BODY_ERROR;
+	env.error = &e;
+	kw_broker_send(kw, &env);
+}
 
 /* On an nng thread: remember the broker's pipe, and wake the loop when
  * it goes. */
@@ -68,6 +197,7 @@ kw_init(struct kw *kw)
 {
 	memset(kw, 0, sizeof(*kw));
 	kw->magic = KW_MAGIC;
+	STAILQ_INIT(&kw->outbox);
 	if (uv_loop_init(&kw->loop) != 0)
 		return CMPD_EIO;
 	kw->loop_live = 1;
@@ -85,6 +215,10 @@ kw_init(struct kw *kw)
 		return CMPD_EIO;
 	kw->sigint.data = kw;
 	kw->handles |= KW_H_SIGINT;
+	if (uv_timer_init(&kw->loop, &kw->retry) != 0)
+		return CMPD_EIO;
+	kw->retry.data = kw;
+	kw->handles |= KW_H_RETRY;
 	return kw_grants_new(&kw->grants);
 }
 
@@ -159,6 +293,8 @@ kw_handles_close(struct kw *kw)
 		uv_close((uv_handle_t *)&kw->sigterm, NULL);
 	if (kw->handles & KW_H_SIGINT)
 		uv_close((uv_handle_t *)&kw->sigint, NULL);
+	if (kw->handles & KW_H_RETRY)
+		uv_close((uv_handle_t *)&kw->retry, NULL);
 	if (kw->handles & KW_H_WAKE) {
 		/* After this no nng thread touches the handle. */
 		uv_mutex_lock(&kw->wake_lock);
@@ -177,6 +313,7 @@ kw_stop(struct kw *kw, int status)
 		return;
 	kw->stopping = 1;
 	kw->status = status;
+	kw_pool_stop(kw->pool);
 	kw_handles_close(kw);
 }
 
@@ -186,12 +323,14 @@ kw_fini(struct kw *kw)
 	if (kw->magic != KW_MAGIC)
 		return;
 	if (kw->loop_live) {
+		kw_pool_stop(kw->pool);
 		kw_handles_close(kw);
 		/* Runs the close callbacks and any generation still queued. */
 		uv_run(&kw->loop, UV_RUN_DEFAULT);
 	}
 	if (kw->broker_open)
 		nng_close(kw->broker);
+	outbox_free(kw);
 	if (kw->signer_open)
 		nng_close(kw->signer);
 	if (kw->loop_live) {
@@ -199,6 +338,7 @@ kw_fini(struct kw *kw)
 			log_err("the event loop still had handles at exit");
 		uv_mutex_destroy(&kw->wake_lock);
 	}
+	kw_pool_free(kw->pool);
 	kw_grants_free(kw->grants);
 	kw_importer_free(kw->imp);
 	kw_keystore_free(kw->ks);

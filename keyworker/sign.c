@@ -202,8 +202,8 @@ check_cmp_msg(const struct kw_grant *g, OSSL_CMP_MSG *msg, struct kw_why *why)
  * the two elements.
  */
 static cmpd_err
-check_protected_part(const struct kw_grant *g, const uint8_t *tbs, size_t len,
-    struct kw_why *why)
+check_protected_part(OSSL_LIB_CTX *pctx, const struct kw_grant *g,
+    const uint8_t *tbs, size_t len, struct kw_why *why)
 {
 	const unsigned char *p = tbs;
 	struct der_elem seq;
@@ -216,7 +216,8 @@ check_protected_part(const struct kw_grant *g, const uint8_t *tbs, size_t len,
 		return refuse(why,
 		    "not a ProtectedPart (one SEQUENCE of "
 		    "header and body)");
-	msg = d2i_OSSL_CMP_MSG(NULL, &p, (long)len);
+	msg = (OSSL_CMP_MSG *)ASN1_item_d2i_ex(
+	    NULL, &p, (long)len, ASN1_ITEM_rptr(OSSL_CMP_MSG), pctx, NULL);
 	if (msg == NULL || p != tbs + len) {
 		OSSL_CMP_MSG_free(msg);
 		return refuse(why,
@@ -287,8 +288,8 @@ check_template_key(const struct kw_grant_key *k, OSSL_CRMF_CERTTEMPLATE *tmpl,
  * parts, which OpenSSL's own decoder then parses.
  */
 static cmpd_err
-check_cert_request(const struct kw_grant_key *k, const uint8_t *tbs, size_t len,
-    struct kw_why *why)
+check_cert_request(OSSL_LIB_CTX *pctx, const struct kw_grant_key *k,
+    const uint8_t *tbs, size_t len, struct kw_why *why)
 {
 	struct der_elem seq;
 	int wlen = ASN1_object_size(1, (int)(len & INT_MAX), V_ASN1_SEQUENCE);
@@ -305,7 +306,8 @@ check_cert_request(const struct kw_grant_key *k, const uint8_t *tbs, size_t len,
 	ASN1_put_object(&q, 1, (int)len, V_ASN1_SEQUENCE, V_ASN1_UNIVERSAL);
 	memcpy(q, tbs, len);
 	p = wrap;
-	crm = d2i_OSSL_CRMF_MSG(NULL, &p, wlen);
+	crm = (OSSL_CRMF_MSG *)ASN1_item_d2i_ex(
+	    NULL, &p, wlen, ASN1_ITEM_rptr(OSSL_CRMF_MSG), pctx, NULL);
 	if (crm == NULL || p != wrap + wlen) {
 		rv = refuse(why, "not a CRMF CertRequest");
 		goto out;
@@ -327,8 +329,8 @@ out:
  * element compared with the key's SPKI.
  */
 static cmpd_err
-check_p10_info(const struct kw_grant_key *k, const uint8_t *tbs, size_t len,
-    struct kw_why *why)
+check_p10_info(OSSL_LIB_CTX *pctx, const struct kw_grant_key *k,
+    const uint8_t *tbs, size_t len, struct kw_why *why)
 {
 	const unsigned char *p = tbs;
 	struct der_elem seq, spki;
@@ -339,7 +341,8 @@ check_p10_info(const struct kw_grant_key *k, const uint8_t *tbs, size_t len,
 		return refuse(why,
 		    "not a CertificationRequestInfo (one "
 		    "SEQUENCE)");
-	ri = d2i_X509_REQ_INFO(NULL, &p, (long)len);
+	ri = (X509_REQ_INFO *)ASN1_item_d2i_ex(
+	    NULL, &p, (long)len, ASN1_ITEM_rptr(X509_REQ_INFO), pctx, NULL);
 	if (ri == NULL || p != tbs + len)
 		rv = refuse(why, "not a PKCS#10 CertificationRequestInfo");
 	else if (!der_child(&seq, 2, &spki) || spki.tlv_len != k->spki_len ||
@@ -451,25 +454,27 @@ why_append(struct kw_why *why, const struct kw_why *role)
 
 /* The new key's structure: PKCS#10 for P10CR, CRMF for the others. */
 static cmpd_err
-check_new_key_tbs(const struct kw_grant *g, const struct kw_grant_key *k,
-    const ProtobufCBinaryData *tbs, const char **what, struct kw_why *why)
+check_new_key_tbs(OSSL_LIB_CTX *pctx, const struct kw_grant *g,
+    const struct kw_grant_key *k, const ProtobufCBinaryData *tbs,
+    const char **what, struct kw_why *why)
 {
 	if (g->op == CMPD__CMP_OP__CMP_OP_P10CR) {
 		*what = "CertificationRequestInfo";
-		return check_p10_info(k, tbs->data, tbs->len, why);
+		return check_p10_info(pctx, k, tbs->data, tbs->len, why);
 	}
 	*what = "CertRequest";
-	return check_cert_request(k, tbs->data, tbs->len, why);
+	return check_cert_request(pctx, k, tbs->data, tbs->len, why);
 }
 
 /*
  * Checks tbs against the key's roles in g; *what names the structure
  * accepted. With several roles, the refusal gives every role's reason.
+ * Structures are parsed in pctx (kw_grants_parse_libctx).
  */
 static cmpd_err
-check_tbs(const struct kw_grant *g, const struct kw_grant_key *k,
-    unsigned roles, const Cmpd__SignReq *req, const char **what,
-    struct kw_why *why)
+check_tbs(OSSL_LIB_CTX *pctx, const struct kw_grant *g,
+    const struct kw_grant_key *k, unsigned roles, const Cmpd__SignReq *req,
+    const char **what, struct kw_why *why)
 {
 	const ProtobufCBinaryData *tbs = &req->tbs;
 	struct kw_why role;
@@ -477,12 +482,13 @@ check_tbs(const struct kw_grant *g, const struct kw_grant_key *k,
 	why->text[0] = '\0';
 	if ((roles & ROLE_PROT) != 0) {
 		*what = "ProtectedPart";
-		if (check_protected_part(g, tbs->data, tbs->len, &role) == 0)
+		if (check_protected_part(pctx, g, tbs->data, tbs->len, &role) ==
+		    0)
 			return CMPD_OK;
 		why_append(why, &role);
 	}
 	if ((roles & ROLE_NEW) != 0) {
-		if (check_new_key_tbs(g, k, tbs, what, &role) == CMPD_OK)
+		if (check_new_key_tbs(pctx, g, k, tbs, what, &role) == CMPD_OK)
 			return CMPD_OK;
 		why_append(why, &role);
 	}
@@ -571,7 +577,8 @@ sign_check(const struct kw_grants *gs, const Cmpd__SignReq *req,
 	if (k == NULL)
 		return refuse(why, "key not in the job's grant");
 	if ((rv = check_digest(k->type, req->digest, why)) != CMPD_OK ||
-	    (rv = check_tbs(g, k, roles, req, what, why)) != CMPD_OK)
+	    (rv = check_tbs(kw_grants_parse_libctx(gs), g, k, roles, req, what,
+	         why)) != CMPD_OK)
 		return rv;
 	*key = k;
 	return CMPD_OK;

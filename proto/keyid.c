@@ -2,6 +2,8 @@
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -75,4 +77,66 @@ cmpd_key_type_parse(const char *name)
 		if (strcmp(name, key_type_names[i]) == 0)
 			return (Cmpd__KeyType)i;
 	return CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED;
+}
+
+/* One "TYPE:COUNT" entry of len bytes at e. */
+static cmpd_err
+pool_entry(const char *e, size_t len, unsigned *counts, char *err,
+    size_t errlen)
+{
+	char name[16], *end;
+	const char *colon = memchr(e, ':', len);
+	unsigned long n;
+	Cmpd__KeyType t;
+
+	if (colon == NULL || (size_t)(colon - e) >= sizeof(name) ||
+	    colon + 1 == e + len) {
+		snprintf(err, errlen, "'%.*s' is not TYPE:COUNT", (int)len, e);
+		return CMPD_EINVAL;
+	}
+	memcpy(name, e, (size_t)(colon - e));
+	name[colon - e] = '\0';
+	n = strtoul(colon + 1, &end, 10);
+	t = cmpd_key_type_parse(name);
+	if (t == CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED)
+		snprintf(err, errlen, "unknown key type '%s'", name);
+	else if (end != e + len || colon[1] < '0' || colon[1] > '9' ||
+	    n > CMPD_KEY_POOL_MAX)
+		snprintf(err, errlen, "'%.*s': COUNT is not 0 to %d", (int)len,
+		    e, CMPD_KEY_POOL_MAX);
+	else if (counts[t] != 0)
+		snprintf(err, errlen, "key type '%s' named twice", name);
+	else {
+		counts[t] = n != 0 ? (unsigned)n : CMPD_KEY_POOL_MAX + 1;
+		return CMPD_OK;
+	}
+	return CMPD_EINVAL;
+}
+
+cmpd_err
+cmpd_key_pool_parse(const char *spec, unsigned counts[CMPD_KEY_TYPE_COUNT],
+    char *err, size_t errlen)
+{
+	unsigned c[CMPD_KEY_TYPE_COUNT] = { 0 }, total = 0;
+	const char *p = spec;
+
+	while (*p != '\0') {
+		size_t len = strcspn(p, " ,\t");
+
+		if (len > 0 && pool_entry(p, len, c, err, errlen) != CMPD_OK)
+			return CMPD_EINVAL;
+		p += len + (p[len] != '\0');
+	}
+	/* A COUNT of 0 was kept as MAX + 1 to tell it from "not named". */
+	for (size_t i = 0; i < CMPD_KEY_TYPE_COUNT; i++) {
+		c[i] = c[i] > CMPD_KEY_POOL_MAX ? 0 : c[i];
+		total += c[i];
+	}
+	if (total > CMPD_KEY_POOL_MAX) {
+		snprintf(err, errlen, "%u keys in the pool; at most %d", total,
+		    CMPD_KEY_POOL_MAX);
+		return CMPD_EINVAL;
+	}
+	memcpy(counts, c, sizeof(c));
+	return CMPD_OK;
 }

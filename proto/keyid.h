@@ -34,3 +34,16 @@ Cmpd__KeyType cmpd_key_type_of(const EVP_PKEY *pkey);
  */
 const char *cmpd_key_type_name(Cmpd__KeyType type);
 Cmpd__KeyType cmpd_key_type_parse(const char *name);
+
+/*
+ * The keyworker's key pool option, "TYPE:COUNT ..." (spaces or commas
+ * between entries, e.g. "rsa2048:2 ec-p256:4"): how many pre-generated
+ * keys of each type to keep. counts[type] gets each COUNT (0 for a type
+ * not named); at most CMPD_KEY_POOL_MAX keys in all. Returns CMPD_EINVAL
+ * with a reason in err for another form, an unknown type, a type named
+ * twice or too many keys. "" is an empty pool.
+ */
+#define CMPD_KEY_POOL_MAX   256
+#define CMPD_KEY_TYPE_COUNT (CMPD__KEY_TYPE__KEY_ED25519 + 1)
+cmpd_err cmpd_key_pool_parse(const char *spec,
+    unsigned counts[CMPD_KEY_TYPE_COUNT], char *err, size_t errlen);

@@ -17,3 +17,9 @@ cmpd_add_test(test_keyworker_proc
 	LIBS cmpd-keyworker-lib
 	LABEL unit TIMEOUT 120)
 add_dependencies(test_keyworker_proc cmpd-keyworker)
+cmpd_add_test(test_keyworker_outbox
+	SOURCES ${kwt_dir}/test_keyworker_outbox.c
+		${kwt_dir}/test_keyworker_util.c
+	LIBS cmpd-keyworker-lib
+	LABEL unit TIMEOUT 120)
+add_dependencies(test_keyworker_outbox cmpd-keyworker)
