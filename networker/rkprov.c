@@ -124,6 +124,8 @@ rkprov_teardown_cb(void *provctx)
 	struct rkprov_ctx *ctx = provctx;
 
 	CMPD_MAGIC_CHECK(ctx, RKPROV_CTX_MAGIC);
+	rkprov_pub_cache_free(ctx);
+	pthread_mutex_destroy(&ctx->pub_lock);
 	ctx->magic = 0;
 	OPENSSL_free(ctx);
 }
@@ -157,6 +159,10 @@ rkprov_init_cb(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in,
 		return 0;
 	if ((ctx = OPENSSL_zalloc(sizeof(*ctx))) == NULL)
 		return 0;
+	if (pthread_mutex_init(&ctx->pub_lock, NULL) != 0) {
+		OPENSSL_free(ctx);
+		return 0;
+	}
 	ctx->magic = RKPROV_CTX_MAGIC;
 	ctx->libctx = (OSSL_LIB_CTX *)get_libctx(handle);
 	ctx->sign = rkprov_pending_sign;
@@ -281,25 +287,6 @@ rkprov_type_str(Cmpd__KeyType type)
 	return v != NULL ? v->name : "unknown";
 }
 
-/*
- * Parses spki with the default provider and checks that it is a key of
- * type: algorithm, curve, modulus size.
- */
-static cmpd_err
-rkprov_spki_check(
-    OSSL_LIB_CTX *libctx, Cmpd__KeyType type, const uint8_t *spki, size_t len)
-{
-	const unsigned char *p = spki;
-	EVP_PKEY *pub = NULL;
-	cmpd_err err = CMPD_EINVAL;
-
-	pub = d2i_PUBKEY_ex(NULL, &p, (long)len, libctx, RKPROV_DEFAULT_PROPQ);
-	if (pub != NULL && p == spki + len && cmpd_key_type_of(pub) == type)
-		err = CMPD_OK;
-	EVP_PKEY_free(pub);
-	return err;
-}
-
 static cmpd_err
 rkprov_args_check(const char *job_id, const char *key_id, const char *name,
     const uint8_t *spki, size_t spki_len)
@@ -323,6 +310,11 @@ rkprov_args_check(const char *job_id, const char *key_id, const char *name,
 	return CMPD_OK;
 }
 
+/*
+ * Makes the handle, whose import parses spki with the default provider
+ * (the key's family), then checks that it is a key of type: curve,
+ * modulus size. One parse, shared with the provider's cache.
+ */
 cmpd_err
 cmpd_rkprov_key_new(OSSL_LIB_CTX *libctx, const char *job_id,
     const char *key_id, Cmpd__KeyType type, const uint8_t *spki,
@@ -337,13 +329,6 @@ cmpd_rkprov_key_new(OSSL_LIB_CTX *libctx, const char *job_id,
 	assert(out != NULL);
 	if ((err = rkprov_args_check(job_id, key_id, name, spki, spki_len)))
 		return err;
-	if ((err = rkprov_spki_check(libctx, type, spki, spki_len)) !=
-	    CMPD_OK) {
-		cmpd_log_openssl(CMPD_LOG_DEBUG, job_id);
-		log_err("job %s: key %s: the public key is not a %s key",
-		    job_id, key_id, rkprov_type_str(type));
-		return err;
-	}
 	params[0] = OSSL_PARAM_construct_utf8_string(
 	    RKPROV_PARAM_KEY_ID, (char *)key_id, 0);
 	params[1] = OSSL_PARAM_construct_utf8_string(
@@ -351,11 +336,19 @@ cmpd_rkprov_key_new(OSSL_LIB_CTX *libctx, const char *job_id,
 	params[2] = OSSL_PARAM_construct_octet_string(
 	    RKPROV_PARAM_SPKI, (void *)spki, spki_len);
 	params[3] = OSSL_PARAM_construct_end();
-	pctx = EVP_PKEY_CTX_new_from_name(libctx, name, RKPROV_PROPS);
-	if (pctx == NULL || EVP_PKEY_fromdata_init(pctx) <= 0 ||
-	    EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_KEYPAIR, params) <= 0) {
+	if ((pctx = EVP_PKEY_CTX_new_from_name(libctx, name, RKPROV_PROPS)) ==
+	        NULL ||
+	    EVP_PKEY_fromdata_init(pctx) <= 0) {
 		cmpd_log_openssl(CMPD_LOG_ERR, job_id);
 		err = CMPD_ECRYPTO;
+		goto out;
+	}
+	if (EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_KEYPAIR, params) <= 0 ||
+	    cmpd_key_type_of(pkey) != type) {
+		cmpd_log_openssl(CMPD_LOG_DEBUG, job_id);
+		log_err("job %s: key %s: the public key is not a %s key",
+		    job_id, key_id, rkprov_type_str(type));
+		err = CMPD_EINVAL;
 		goto out;
 	}
 	*out = pkey;

@@ -142,21 +142,96 @@ km_match_cb(const void *keydata1, const void *keydata2, int selection)
 	return 1;
 }
 
-/* Parses the SubjectPublicKeyInfo DER of the handle into key->pub. */
+/* The cached public half of der, with a new reference; NULL if none. */
+static EVP_PKEY *
+pub_cache_find(struct rkprov_ctx *ctx, const unsigned char *der, size_t len)
+{
+	EVP_PKEY *pub = NULL;
+
+	pthread_mutex_lock(&ctx->pub_lock);
+	for (size_t i = 0; pub == NULL && i < RKPROV_PUB_CACHE_N; i++) {
+		const struct rkprov_pub *e = &ctx->pubs[i];
+
+		if (e->pub != NULL && e->len == len &&
+		    memcmp(e->der, der, len) == 0 && EVP_PKEY_up_ref(e->pub))
+			pub = e->pub;
+	}
+	pthread_mutex_unlock(&ctx->pub_lock);
+	return pub;
+}
+
+/* Keeps pub (another reference) for der, replacing the oldest entry. */
+static void
+pub_cache_put(
+    struct rkprov_ctx *ctx, const unsigned char *der, size_t len, EVP_PKEY *pub)
+{
+	unsigned char *copy = OPENSSL_memdup(der, len);
+	struct rkprov_pub *e;
+
+	if (copy == NULL || !EVP_PKEY_up_ref(pub)) {
+		OPENSSL_free(copy);
+		return; /* only a cache: the key is still good */
+	}
+	pthread_mutex_lock(&ctx->pub_lock);
+	e = &ctx->pubs[ctx->pub_next];
+	ctx->pub_next = (ctx->pub_next + 1) % RKPROV_PUB_CACHE_N;
+	OPENSSL_free(e->der);
+	EVP_PKEY_free(e->pub);
+	e->der = copy;
+	e->len = len;
+	e->pub = pub;
+	pthread_mutex_unlock(&ctx->pub_lock);
+}
+
+cmpd_err
+rkprov_pub_get(struct rkprov_ctx *ctx, const unsigned char *der, size_t len,
+    EVP_PKEY **out)
+{
+	const unsigned char *q = der;
+	EVP_PKEY *pub;
+
+	CMPD_MAGIC_CHECK(ctx, RKPROV_CTX_MAGIC);
+	if (len == 0 || len > LONG_MAX)
+		return CMPD_EINVAL;
+	if ((pub = pub_cache_find(ctx, der, len)) != NULL) {
+		*out = pub;
+		return CMPD_OK;
+	}
+	pub = d2i_PUBKEY_ex(
+	    NULL, &q, (long)len, ctx->libctx, RKPROV_DEFAULT_PROPQ);
+	if (pub == NULL || q != der + len) {
+		EVP_PKEY_free(pub);
+		return CMPD_EINVAL;
+	}
+	pub_cache_put(ctx, der, len, pub);
+	*out = pub;
+	return CMPD_OK;
+}
+
+void
+rkprov_pub_cache_free(struct rkprov_ctx *ctx)
+{
+	for (size_t i = 0; i < RKPROV_PUB_CACHE_N; i++) {
+		OPENSSL_free(ctx->pubs[i].der);
+		EVP_PKEY_free(ctx->pubs[i].pub);
+		memset(&ctx->pubs[i], 0, sizeof(ctx->pubs[i]));
+	}
+}
+
+/*
+ * Gives the handle the public half of its SubjectPublicKeyInfo DER. The
+ * public half is shared with the cache and never changed: OpenSSL's keys
+ * may be used by several threads as long as nobody modifies them.
+ */
 static cmpd_err
 km_spki_parse(struct rkprov_key *key, const OSSL_PARAM *p)
 {
-	const unsigned char *der = NULL, *q;
+	const unsigned char *der = NULL;
 	size_t len = 0;
 	EVP_PKEY *pub = NULL;
 
 	if (!OSSL_PARAM_get_octet_string_ptr(p, (const void **)&der, &len) ||
-	    len == 0 || len > LONG_MAX)
-		return CMPD_EINVAL;
-	q = der;
-	pub = d2i_PUBKEY_ex(
-	    NULL, &q, (long)len, key->prov->libctx, RKPROV_DEFAULT_PROPQ);
-	if (pub == NULL || q != der + len ||
+	    rkprov_pub_get(key->prov, der, len, &pub) != CMPD_OK ||
 	    !EVP_PKEY_is_a(pub, rkprov_alg_name(key->alg))) {
 		EVP_PKEY_free(pub);
 		ERR_raise_data(ERR_LIB_PROV, PROV_R_INVALID_KEY,
