@@ -21,3 +21,7 @@ void api_free(struct api *a);
 
 /* A job changed state: answers the clients waiting for that. */
 void api_job_changed(struct api *a, const Cmpd__Job *job);
+
+/* The event ring and the health timer the API serves (NULL once stopped). */
+struct events *api_events(const struct api *a);
+struct health *api_health(const struct api *a);

@@ -25,6 +25,8 @@ struct hook {
 	int timed_out;
 	char profile[65];
 	char cert_id[CMPD_JOB_ID_LEN + 1];
+	hook_done_cb done; /* hook_test: told the end instead of the record */
+	void *done_arg;
 };
 
 static void
@@ -53,13 +55,10 @@ hook_record(struct hook *hk, const char *text)
 }
 
 static void
-hook_exit_cb(uv_process_t *proc, int64_t status, int sig)
+hook_report(struct hook *hk, int64_t status, int sig)
 {
-	struct hook *hk = proc->data;
 	char text[160];
 
-	CMPD_MAGIC_CHECK(hk, HOOK_MAGIC);
-	uv_timer_stop(&hk->timer);
 	if (hk->timed_out)
 		snprintf(text, sizeof(text),
 		    "the reload command was killed "
@@ -78,6 +77,19 @@ hook_exit_cb(uv_process_t *proc, int64_t status, int sig)
 		log_info("profile %s: reload command done", hk->profile);
 	if (hk->timed_out || sig != 0 || status != 0)
 		hook_record(hk, text);
+}
+
+static void
+hook_exit_cb(uv_process_t *proc, int64_t status, int sig)
+{
+	struct hook *hk = proc->data;
+
+	CMPD_MAGIC_CHECK(hk, HOOK_MAGIC);
+	uv_timer_stop(&hk->timer);
+	if (hk->done != NULL)
+		hk->done(hk->done_arg, status, sig, hk->timed_out);
+	else
+		hook_report(hk, status, sig);
 	uv_close((uv_handle_t *)&hk->proc, hook_close_cb);
 	uv_close((uv_handle_t *)&hk->timer, hook_close_cb);
 }
@@ -148,25 +160,27 @@ hook_spawn(struct hook *hk, const struct profile *pr, char **env)
 	return uv_spawn(hk->b->loop, &hk->proc, &o);
 }
 
-void
-hook_run(struct broker *b, const struct profile *pr, const char *event,
-    const char *cert_id)
+static cmpd_err
+hook_start(struct broker *b, const struct profile *pr, const char *event,
+    const char *cert_id, hook_done_cb done, void *done_arg)
 {
 	struct hook *hk;
 	char **env;
 	int rv;
 
 	if (pr == NULL || pr->reload_command == NULL)
-		return;
+		return CMPD_ENOENT;
 	if ((hk = calloc(1, sizeof(*hk))) == NULL ||
 	    (env = hook_env(pr, event, cert_id)) == NULL) {
 		free(hk);
 		log_err("profile %s: out of memory for the reload command",
 		    pr->name);
-		return;
+		return CMPD_ENOMEM;
 	}
 	hk->magic = HOOK_MAGIC;
 	hk->b = b;
+	hk->done = done;
+	hk->done_arg = done_arg;
 	cmpd_strlcpy(hk->profile, pr->name, sizeof(hk->profile));
 	cmpd_strlcpy(hk->cert_id, cert_id, sizeof(hk->cert_id));
 	hk->timer.data = hk;
@@ -175,13 +189,30 @@ hook_run(struct broker *b, const struct profile *pr, const char *event,
 	rv = hook_spawn(hk, pr, env);
 	hook_env_free(env);
 	if (rv != 0) {
-		hook_record(hk, "the reload command could not be started");
+		if (done == NULL)
+			hook_record(
+			    hk, "the reload command could not be started");
 		uv_close((uv_handle_t *)&hk->proc, hook_close_cb);
 		uv_close((uv_handle_t *)&hk->timer, hook_close_cb);
-		return;
+		return CMPD_EIO;
 	}
 	log_info(
 	    "profile %s: running the reload command (%s)", pr->name, event);
 	uv_timer_start(&hk->timer, hook_timeout_cb,
 	    (uint64_t)pr->reload_timeout * 1000, 0);
+	return CMPD_OK;
+}
+
+void
+hook_run(struct broker *b, const struct profile *pr, const char *event,
+    const char *cert_id)
+{
+	hook_start(b, pr, event, cert_id, NULL, NULL);
+}
+
+cmpd_err
+hook_test(struct broker *b, const struct profile *pr, const char *cert_id,
+    hook_done_cb done, void *arg)
+{
+	return hook_start(b, pr, "test", cert_id, done, arg);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "event.h"
 #include "job.h"
 #include "log.h"
 #include "util.h"
@@ -180,6 +181,7 @@ track_expire(struct tracker *tr, struct track_entry *e)
 	log_warn("certificate %s of profile %s expired without renewal: %s",
 	    e->id, e->profile,
 	    cmpd_str_set(rec->last_error) ? rec->last_error : "no attempt");
+	event_emit(tr->b, EV(EXPIRED), NULL, rec);
 	cmpd__cert_record__free_unpacked(rec, NULL);
 }
 

@@ -24,6 +24,7 @@ struct cmpd_client {
 	nng_socket sock;
 	uint64_t next_id;   /* envelope id of the next request */
 	int64_t timeout_ms; /* see cmpd_client_set_timeout */
+	int events_missed;  /* to tell with the next event (events.c) */
 	char err[1024];     /* cmpd_client_last_error */
 };
 
@@ -154,6 +155,16 @@ void genm_info_fini(struct genm_info *g);
  */
 char *template_text(
     const ProtobufCBinaryData *tmpl, const ProtobufCBinaryData *key_spec);
+
+/* job.c: how long the next long poll may wait (what is left of
+ * timeout_ms until deadline, a cmpd_clock_ms time; at most a cap). */
+uint32_t client_wait_slice(int64_t timeout_ms, uint64_t deadline);
+/*
+ * cmpd may answer a long poll early without a change (it was restarted,
+ * or it caps the wait); a minimum pause after a request sent at asked
+ * keeps such answers from turning a wait into a busy loop.
+ */
+void client_wait_pace(uint64_t asked, uint32_t slice);
 
 /* job.c: a job decoded from its message (job_fini frees what it holds). */
 cmpd_result job_init(cmpd_client *c, struct cmpd_job *job, const Cmpd__Job *pb);

@@ -20,6 +20,8 @@ enum cmpctl_exit {
 	CMPCTL_EXIT_TIMEOUT = 6,     /* --wait ran out of time */
 };
 
+/* health: 1 (CMPCTL_EXIT_FAILED) when something needs attention. */
+
 /* The run of one command. */
 struct cmpctl {
 	const char *socket; /* --socket; NULL: the library's default */
@@ -45,6 +47,10 @@ int cmpctl_help(struct cmpctl *ctl, int argc, char **argv);
 /* cmpctl_life.c */
 int cmpctl_renew(struct cmpctl *ctl, int argc, char **argv);
 int cmpctl_revoke(struct cmpctl *ctl, int argc, char **argv);
+/* cmpctl_watch.c: events, health, reload commands */
+int cmpctl_watch(struct cmpctl *ctl, int argc, char **argv);
+int cmpctl_health(struct cmpctl *ctl, int argc, char **argv);
+int cmpctl_hook(struct cmpctl *ctl, int argc, char **argv);
 /* cmpctl_genm.c */
 int cmpctl_ca_certs(struct cmpctl *ctl, int argc, char **argv);
 int cmpctl_root_update(struct cmpctl *ctl, int argc, char **argv);
@@ -126,3 +132,7 @@ json_t *jsonout_keys(const cmpd_key_array *keys);
 json_t *jsonout_error(const char *code, const char *message, json_t *job);
 /* Prints v (taking it) and a newline to stdout; 0 or -1. */
 int jsonout_print(json_t *v);
+/* Prints v (taking it) on one line and flushes stdout; 0 or -1. */
+int jsonout_print_line(json_t *v);
+json_t *jsonout_event(const cmpd_event *ev);
+json_t *jsonout_health(const cmpd_health *h);

@@ -156,6 +156,43 @@ static const struct cmpctl_cmd cmds[] = {
 	    "                           (first line of F)\n"
 	    "\n"
 	    "key list: lists the keys in cmpd's key store.\n" },
+	{ "watch", cmpctl_watch, "print job and certificate events",
+	    "Usage: cmpctl watch [--profile P] [--count N]\n"
+	    "                    [--timeout SECONDS] [--after SEQ]\n"
+	    "\n"
+	    "Prints one line (with --json: one JSON object per line) for\n"
+	    "each event from now on: enrolled, renewed, renewal_failed,\n"
+	    "revoked, expiring, expired, job_failed. You see the events of\n"
+	    "your own jobs and those of the certificates of the profiles you\n"
+	    "may use; an administrator sees all. Output is flushed after\n"
+	    "every event.\n"
+	    "\n"
+	    "  -p, --profile P      only events of this profile\n"
+	    "  -n, --count N        stop after N events (exit 6 if fewer\n"
+	    "                       came before --timeout)\n"
+	    "  -t, --timeout S      stop after S seconds (default: never)\n"
+	    "  -a, --after SEQ      start after the event numbered SEQ (an\n"
+	    "                       event's seq) instead of from now on;\n"
+	    "                       cmpd keeps the latest 1024 events\n" },
+	{ "health", cmpctl_health, "report what needs attention",
+	    "Usage: cmpctl health [--profile P]\n"
+	    "\n"
+	    "Reports stuck jobs, certificates past their renewal point\n"
+	    "without a successful renewal, certificates that expire before\n"
+	    "the next attempt to renew them, and certificates near their\n"
+	    "end that nothing renews, one line each, then a summary.\n"
+	    "Exits 1 when anything needs attention, 0 when all is well.\n"
+	    "\n"
+	    "  -p, --profile P      only this profile's jobs and\n"
+	    "                       certificates\n" },
+	{ "hook", cmpctl_hook, "run a profile's reload command (test)",
+	    "Usage: cmpctl hook test PROFILE\n"
+	    "\n"
+	    "Runs the reload_command of PROFILE now, as cmpd runs it after a\n"
+	    "renewal (CMPD_EVENT=test, CMPD_CERT_ID the profile's current\n"
+	    "certificate), without renewing anything, waits for it and shows\n"
+	    "how it ended. Exits 0 if it exited with status 0, else 1. Only\n"
+	    "for administrators of cmpd.\n" },
 	{ "help", cmpctl_help, "show help",
 	    "Usage: cmpctl help [COMMAND]\n"
 	    "\n"

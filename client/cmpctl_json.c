@@ -375,3 +375,87 @@ jsonout_print(json_t *v)
 	json_decref(v);
 	return rv;
 }
+
+/* One compact line, for streams of objects (watch). */
+int
+jsonout_print_line(json_t *v)
+{
+	int rv = -1;
+
+	if (v != NULL && json_dumpf(v, stdout, JSON_COMPACT) == 0 &&
+	    fputc('\n', stdout) != EOF && fflush(stdout) == 0)
+		rv = 0;
+	json_decref(v);
+	return rv;
+}
+
+static json_t *
+event_error(const cmpd_event *ev)
+{
+	cmpd_result r = cmpd_event_error(ev);
+	const char *text = cmpd_event_error_text(ev);
+
+	if (r == CMPD_RESULT_OK && text[0] == '\0')
+		return json_null();
+	return json_pack("{s:o, s:o}", "code",
+	    r != CMPD_RESULT_OK ? json_string(cmpd_result_name(r))
+	                        : json_null(),
+	    "message", jstr(text[0] ? text : cmpd_result_str(r)));
+}
+
+json_t *
+jsonout_event(const cmpd_event *ev)
+{
+	return json_pack("{s:I, s:s, s:o, s:o, s:o, s:o, s:b, s:o, s:o, s:o, "
+	                 "s:o, s:o, s:I, s:o, s:b}",
+	    "seq", (json_int_t)cmpd_event_seq(ev), "type",
+	    cmpd_event_type_name(cmpd_event_type_get(ev)), "time",
+	    jtime(cmpd_event_time(ev)), "profile",
+	    jstr_or_null(cmpd_event_profile(ev)), "job_id",
+	    jstr_or_null(cmpd_event_job_id(ev)), "op",
+	    jstr_or_null(cmpd_event_op(ev)), "automatic",
+	    cmpd_event_automatic(ev), "cert_id",
+	    jstr_or_null(cmpd_event_cert_id(ev)), "serial",
+	    jstr_or_null(cmpd_event_serial(ev)), "not_after",
+	    jtime(cmpd_event_not_after(ev)), "cert_path",
+	    jstr_or_null(cmpd_event_cert_path(ev)), "error", event_error(ev),
+	    "failures", (json_int_t)cmpd_event_failures(ev), "next_attempt",
+	    jtime(cmpd_event_next_attempt(ev)), "missed",
+	    cmpd_event_missed(ev));
+}
+
+static json_t *
+health_problem(const cmpd_health *h, size_t i)
+{
+	cmpd_job_state s = cmpd_health_problem_job_state(h, i);
+
+	return json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o}",
+	    "kind", cmpd_health_problem_kind(h, i), "profile",
+	    jstr_or_null(cmpd_health_problem_profile(h, i)), "job_id",
+	    jstr_or_null(cmpd_health_problem_job_id(h, i)), "cert_id",
+	    jstr_or_null(cmpd_health_problem_cert_id(h, i)), "job_state",
+	    s != CMPD_JOB_STATE_UNKNOWN ? json_string(cmpd_job_state_name(s))
+	                                : json_null(),
+	    "since", jtime(cmpd_health_problem_since(h, i)), "due",
+	    jtime(cmpd_health_problem_due(h, i)), "detail",
+	    jstr_or_null(cmpd_health_problem_detail(h, i)), "failures",
+	    (json_int_t)cmpd_health_problem_failures(h, i), "next_attempt",
+	    jtime(cmpd_health_problem_next_attempt(h, i)));
+}
+
+json_t *
+jsonout_health(const cmpd_health *h)
+{
+	json_t *problems = json_array();
+
+	for (size_t i = 0; problems != NULL && i < cmpd_health_problem_count(h);
+	     i++)
+		json_array_append_new(problems, health_problem(h, i));
+	return json_pack("{s:b, s:o, s:I, s:{s:I, s:I, s:I}, s:o}", "ok",
+	    cmpd_health_problem_count(h) == 0, "time",
+	    jtime(cmpd_health_time(h)), "jobs_unfinished",
+	    (json_int_t)cmpd_health_jobs_unfinished(h), "certificates",
+	    "active", (json_int_t)cmpd_health_certs_active(h), "expired",
+	    (json_int_t)cmpd_health_certs_expired(h), "revoked",
+	    (json_int_t)cmpd_health_certs_revoked(h), "problems", problems);
+}

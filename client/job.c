@@ -133,9 +133,8 @@ job_finished(const cmpd_job *job)
 	return s == CMPD_JOB_STATE_DONE || s == CMPD_JOB_STATE_FAILED;
 }
 
-/* How long the next long poll may wait: what is left, at most a cap. */
-static uint32_t
-wait_slice(int64_t timeout_ms, uint64_t deadline)
+uint32_t
+client_wait_slice(int64_t timeout_ms, uint64_t deadline)
 {
 	uint64_t now = cmpd_clock_ms();
 	uint64_t left;
@@ -147,13 +146,8 @@ wait_slice(int64_t timeout_ms, uint64_t deadline)
 	                                      : (uint32_t)left;
 }
 
-/*
- * cmpd may answer a long poll early without a change (it was restarted,
- * or it caps the wait); a minimum pause keeps such answers from turning
- * the wait into a busy loop.
- */
-static void
-wait_pace(uint64_t asked, uint32_t slice)
+void
+client_wait_pace(uint64_t asked, uint32_t slice)
 {
 	uint64_t took = cmpd_clock_ms() - asked;
 	uint64_t pause =
@@ -190,7 +184,7 @@ cmpd_job_wait_progress(cmpd_client *client, const char *job_id,
 		if (cmpd_job_state_get(job) != seen && progress != NULL)
 			progress(job, arg);
 		else if (cmpd_job_state_get(job) == seen && slice > 0)
-			wait_pace(asked, slice);
+			client_wait_pace(asked, slice);
 		seen = cmpd_job_state_get(job);
 		if (job_finished(job)) {
 			*out = job;
@@ -198,7 +192,7 @@ cmpd_job_wait_progress(cmpd_client *client, const char *job_id,
 		}
 		cmpd_job_free(job);
 		job = NULL;
-		slice = wait_slice(timeout_ms, deadline);
+		slice = client_wait_slice(timeout_ms, deadline);
 		if (slice == 0)
 			rv = client_fail(client, CMPD_RESULT_TIMEOUT,
 			    "job %s is still %s after %lld ms", job_id,

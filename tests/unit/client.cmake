@@ -3,7 +3,7 @@
 # built cmpctl (test_client_cli.c).
 set(client_test_libs cmpd-client cmpd-proto cmpd-common PkgConfig::OPENSSL
 	PkgConfig::JANSSON pthread)
-foreach(t lib job key life)
+foreach(t lib job key life events)
 	cmpd_add_test(test_client_${t}
 		SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_client_${t}.c
 			${CMAKE_CURRENT_LIST_DIR}/test_client_resp.c

@@ -592,6 +592,148 @@ CMPD_API const char *cmpd_key_info_spki_pem(const cmpd_key_info *key);
 CMPD_API int64_t cmpd_key_info_created(const cmpd_key_info *key);
 CMPD_API void cmpd_key_info_free(cmpd_key_info *key);
 
+/* ------------------------------------------------------------------ */
+/* Events                                                               */
+/* ------------------------------------------------------------------ */
+
+/* What happened. Values are stable. */
+typedef enum cmpd_event_type {
+	CMPD_EVENT_UNKNOWN = 0,
+	CMPD_EVENT_ENROLLED = 1,       /* a new certificate, files written */
+	CMPD_EVENT_RENEWED = 2,        /* a tracked certificate was renewed */
+	CMPD_EVENT_RENEWAL_FAILED = 3, /* a renewal failed; cmpd tries again */
+	CMPD_EVENT_REVOKED = 4,        /* the CA confirmed a revocation */
+	CMPD_EVENT_EXPIRING = 5,       /* near its end and nothing renews it */
+	CMPD_EVENT_JOB_FAILED = 6,     /* a job failed */
+	CMPD_EVENT_EXPIRED = 7,        /* expired without renewal */
+	CMPD_EVENT_MAX
+} cmpd_event_type;
+
+/*
+ * "enrolled", "renewed", "renewal_failed", "revoked", "expiring",
+ * "job_failed", "expired", "unknown". Static strings, any thread.
+ */
+CMPD_API const char *cmpd_event_type_name(cmpd_event_type type);
+
+typedef struct cmpd_event cmpd_event;
+
+/*
+ * Waits for the next event this user may see (the events of their own
+ * jobs, and the certificate events of the profiles they may use; an
+ * administrator sees all), of profile (NULL: all profiles), after
+ * *cursor. Set *cursor to 0 the first time ("from now on") and pass it
+ * back unchanged on each call: on success *out is the event (the
+ * caller's, cmpd_event_free) and *cursor its sequence number; on
+ * CMPD_RESULT_TIMEOUT (no event within timeout_ms; negative: without
+ * limit, 0: only look) *cursor moves past what cmpd has seen so far, so
+ * that no event falls between two calls. cmpd keeps the latest 1024
+ * events in memory; see cmpd_event_missed. Fails with
+ * CMPD_RESULT_NOT_FOUND or CMPD_RESULT_DENIED for a profile that does not
+ * exist or is not this user's. It uses cmpd's long poll: no CPU while
+ * waiting.
+ */
+CMPD_API cmpd_result cmpd_events_next(cmpd_client *client, const char *profile,
+    uint64_t *cursor, int64_t timeout_ms, cmpd_event **out);
+CMPD_API void cmpd_event_free(cmpd_event *event);
+
+/*
+ * Accessors. seq increases, also across restarts of cmpd. time is when
+ * it happened (unix time). The job that made it ("" for expiring and
+ * expired) and its operation ("ir", "kur", ..., or ""); automatic is
+ * non-zero for a job of the renewal scheduler. The tracked certificate:
+ * its id, serial (hex) and not after of the current certificate, and its
+ * file. A failure's result code and text (CMPD_RESULT_OK, "" otherwise;
+ * a renewal failed by the CA is CMPD_RESULT_REFUSED), the renewals failed
+ * in a row and when cmpd tries again (0: not scheduled).
+ * cmpd_event_missed is non-zero when events before this one were lost to
+ * this client: it fell more than 1024 events behind, or cmpd restarted
+ * since the cursor was taken.
+ */
+CMPD_API uint64_t cmpd_event_seq(const cmpd_event *event);
+CMPD_API cmpd_event_type cmpd_event_type_get(const cmpd_event *event);
+CMPD_API int64_t cmpd_event_time(const cmpd_event *event);
+CMPD_API const char *cmpd_event_profile(const cmpd_event *event);
+CMPD_API const char *cmpd_event_job_id(const cmpd_event *event);
+CMPD_API const char *cmpd_event_op(const cmpd_event *event);
+CMPD_API int cmpd_event_automatic(const cmpd_event *event);
+CMPD_API const char *cmpd_event_cert_id(const cmpd_event *event);
+CMPD_API const char *cmpd_event_serial(const cmpd_event *event);
+CMPD_API int64_t cmpd_event_not_after(const cmpd_event *event);
+CMPD_API const char *cmpd_event_cert_path(const cmpd_event *event);
+CMPD_API cmpd_result cmpd_event_error(const cmpd_event *event);
+CMPD_API const char *cmpd_event_error_text(const cmpd_event *event);
+CMPD_API uint32_t cmpd_event_failures(const cmpd_event *event);
+CMPD_API int64_t cmpd_event_next_attempt(const cmpd_event *event);
+CMPD_API int cmpd_event_missed(const cmpd_event *event);
+
+/* ------------------------------------------------------------------ */
+/* Health and reload commands                                           */
+/* ------------------------------------------------------------------ */
+
+typedef struct cmpd_health cmpd_health;
+
+/*
+ * What needs attention among the jobs and certificates this user may see
+ * (as for events), of profile (NULL: all): stuck jobs, certificates past
+ * their renewal point without a successful renewal, certificates that
+ * expire before the next attempt, and certificates near their end that
+ * nothing renews. *out is the caller's (cmpd_health_free).
+ */
+CMPD_API cmpd_result cmpd_health_get(
+    cmpd_client *client, const char *profile, cmpd_health **out);
+CMPD_API void cmpd_health_free(cmpd_health *health);
+
+/* When cmpd looked (unix time), and what it counted. */
+CMPD_API int64_t cmpd_health_time(const cmpd_health *health);
+CMPD_API uint32_t cmpd_health_jobs_unfinished(const cmpd_health *health);
+CMPD_API uint32_t cmpd_health_certs_active(const cmpd_health *health);
+CMPD_API uint32_t cmpd_health_certs_expired(const cmpd_health *health);
+CMPD_API uint32_t cmpd_health_certs_revoked(const cmpd_health *health);
+
+/* The number of problems; 0 means all is well. */
+CMPD_API size_t cmpd_health_problem_count(const cmpd_health *health);
+
+/*
+ * The i-th problem (NULL, 0 or CMPD_JOB_STATE_UNKNOWN past the end): its
+ * kind ("stuck_job", "renewal_overdue", "expires_before_retry",
+ * "expiring"), profile, job id ("" if none), certificate id ("" if none),
+ * the job's state (a stuck job), since when (unix time), the time it
+ * concerns (the deadline, the poll, not after), a sentence (cmpd's or the
+ * last renewal's error), the renewals failed in a row and the next
+ * attempt (unix time, 0: none).
+ */
+CMPD_API const char *cmpd_health_problem_kind(
+    const cmpd_health *health, size_t i);
+CMPD_API const char *cmpd_health_problem_profile(
+    const cmpd_health *health, size_t i);
+CMPD_API const char *cmpd_health_problem_job_id(
+    const cmpd_health *health, size_t i);
+CMPD_API const char *cmpd_health_problem_cert_id(
+    const cmpd_health *health, size_t i);
+CMPD_API cmpd_job_state cmpd_health_problem_job_state(
+    const cmpd_health *health, size_t i);
+CMPD_API int64_t cmpd_health_problem_since(const cmpd_health *health, size_t i);
+CMPD_API int64_t cmpd_health_problem_due(const cmpd_health *health, size_t i);
+CMPD_API const char *cmpd_health_problem_detail(
+    const cmpd_health *health, size_t i);
+CMPD_API uint32_t cmpd_health_problem_failures(
+    const cmpd_health *health, size_t i);
+CMPD_API int64_t cmpd_health_problem_next_attempt(
+    const cmpd_health *health, size_t i);
+
+/*
+ * Runs profile's reload command now, as cmpd runs it after a renewal
+ * (CMPD_EVENT=test, CMPD_CERT_ID the profile's current certificate or
+ * ""), without renewing anything, and waits for it to end (at most the
+ * profile's reload_timeout, which this call waits out). Only for
+ * administrators of cmpd. On success *status is the command's exit status
+ * (0..255), 128 + N when signal N ended it, or -1 when cmpd killed it
+ * after its timeout. Fails with CMPD_RESULT_NOT_FOUND for an unknown
+ * profile or one without a reload command.
+ */
+CMPD_API cmpd_result cmpd_hook_test(
+    cmpd_client *client, const char *profile, int *status);
+
 #ifdef __cplusplus
 }
 #endif
