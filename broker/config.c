@@ -26,6 +26,19 @@ struct option {
 	size_t offset;
 };
 
+/* The keyworker's key pool: checked here, so a typo stops cmpd at once
+ * rather than the keyworker at every restart. */
+static int
+set_key_pool(struct parse *p, void *field, const char *value)
+{
+	unsigned counts[CMPD_KEY_TYPE_COUNT];
+	char why[160];
+
+	if (cmpd_key_pool_parse(value, counts, why, sizeof(why)) != CMPD_OK)
+		return parse_fail(p, "key_pool: %s", why);
+	return set_string(p, field, value);
+}
+
 #define G(name, fn, field)                               \
 	{                                                \
 		name, fn, offsetof(struct config, field) \
@@ -36,6 +49,10 @@ static const struct option global_options[] = {
 	G("socket", set_string, socket),
 	G("socket_mode", set_mode, socket_mode),
 	G("libexec_dir", set_string, libexec_dir),
+	G("key_pool", set_key_pool, key_pool),
+	G("metrics_file", set_string, metrics_file),
+	G("keyworker_user", set_string, keyworker_user),
+	G("networker_user", set_string, networker_user),
 	G("log_level", set_log_level, log_level),
 	G("admin_users", set_users, admin_users),
 };
@@ -108,6 +125,7 @@ profile_add(struct parse *p, const char *name)
 	pr = &cfg->profiles[cfg->n_profiles++];
 	memset(pr, 0, sizeof(*pr));
 	pr->name = strdup(name);
+	pr->line = p->section_line;
 	pr->key_type = CMPD__KEY_TYPE__KEY_EC_P256;
 	pr->op = CMPD__CMP_OP__CMP_OP_IR;
 	pr->msg_timeout = 30;
@@ -178,9 +196,13 @@ static char *
 ini_read_line(char *str, int num, void *stream)
 {
 	struct parse *p = stream;
+	char *s;
 
 	p->line++;
-	return fgets(str, num, p->file);
+	/* inih reads an indented line as the continuation of a value. */
+	if ((s = fgets(str, num, p->file)) != NULL && str[0] == '[')
+		p->section_line = p->line;
+	return s;
 }
 
 __attribute__((format(printf, 3, 4))) static cmpd_err
@@ -381,6 +403,25 @@ profile_check(const struct config *cfg, struct profile *pr, char **err)
 	return profile_default_paths(cfg, pr);
 }
 
+/*
+ * A profile's check failed after the whole file was read: its error
+ * ("FILE: profile 'x': ...") names the line of the profile's header.
+ */
+static void
+profile_err_line(const struct config *cfg, const struct profile *pr, char **err)
+{
+	size_t n = strlen(cfg->path);
+	char *lined = NULL;
+
+	if (*err == NULL || pr->line <= 0 || strncmp(*err, cfg->path, n) != 0 ||
+	    strncmp(*err + n, ": ", 2) != 0)
+		return;
+	if (asprintf(&lined, "%s:%d:%s", cfg->path, pr->line, *err + n + 1) < 0)
+		return;
+	free(*err);
+	*err = lined;
+}
+
 static cmpd_err
 config_defaults(struct config *cfg)
 {
@@ -431,8 +472,10 @@ config_load(const char *path, struct config **out, char **err)
 		goto out;
 	for (size_t i = 0; i < cfg->n_profiles; i++)
 		if ((rv = profile_check(cfg, &cfg->profiles[i], err)) !=
-		    CMPD_OK)
+		    CMPD_OK) {
+			profile_err_line(cfg, &cfg->profiles[i], err);
 			goto out;
+		}
 	*out = cfg;
 	cfg = NULL;
 	rv = CMPD_OK;
@@ -501,6 +544,10 @@ config_free(struct config *cfg)
 	free(cfg->socket);
 	free(cfg->socket_url);
 	free(cfg->libexec_dir);
+	free(cfg->key_pool);
+	free(cfg->metrics_file);
+	free(cfg->keyworker_user);
+	free(cfg->networker_user);
 	free(cfg->admin_users.ids);
 	free(cfg);
 }

@@ -1,7 +1,7 @@
 /*
  * The broker's configuration: one INI file (inih) with a [cmpd] section and
- * a [profile NAME] section per CA profile. See cmpd.conf(5) in
- * packaging/cmpd.conf.5.md for every option and its default.
+ * a [profile NAME] section per CA profile. See cmpd.conf(5)
+ * (packaging/man/cmpd.conf.5.scd) for every option and its default.
  */
 #pragma once
 
@@ -61,6 +61,7 @@ struct window {
 
 struct profile {
 	char *name;
+	int line; /* of its [profile NAME] header, for errors */
 	char *server;
 	char *proxy;
 	char *no_proxy;
@@ -114,6 +115,10 @@ struct config {
 	char *socket;
 	char *socket_url; /* ipc://socket */
 	char *libexec_dir;
+	char *key_pool;     /* the keyworker's pre-generated keys; NULL: none */
+	char *metrics_file; /* Prometheus text file; NULL: none */
+	char *keyworker_user; /* when root: the workers' users; NULL: root */
+	char *networker_user;
 	int log_level;
 	mode_t socket_mode;
 	struct id_list admin_users;

@@ -15,6 +15,7 @@ struct parse {
 	struct profile *cur;
 	FILE *file;
 	int line;
+	int section_line; /* of the last [section] header read */
 	char *err;
 };
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "anchor.h"
@@ -20,6 +21,8 @@
 #include "fileio.h"
 #include "job.h"
 #include "log.h"
+#include "output.h"
+#include "reload.h"
 #include "track.h"
 #include "util.h"
 
@@ -58,6 +61,7 @@ static struct broker broker;
 static uv_signal_t sig_term, sig_int, sig_hup;
 static uv_timer_t shutdown_timer;
 static uint64_t shutdown_deadline;
+static int log_level_fixed = -1; /* --log-level, which a reload keeps */
 
 static int
 options_parse(int argc, char **argv, struct options *o)
@@ -186,6 +190,10 @@ workers_init(struct broker *b, const char *level)
 	char *kw = worker_path(cfg, "cmpd-keyworker");
 	char *nw = worker_path(cfg, "cmpd-networker");
 	char *kw_url = NULL, *nw_url = NULL, *sign_url = NULL, *keys = NULL;
+	/* Workers change users only when cmpd can let them (as root). */
+	int root = geteuid() == 0;
+	char *kw_user = root && cfg->keyworker_user ? cfg->keyworker_user : "";
+	char *nw_user = root && cfg->networker_user ? cfg->networker_user : "";
 	cmpd_err rv = CMPD_ENOMEM;
 
 	if (kw == NULL || nw == NULL ||
@@ -197,9 +205,12 @@ workers_init(struct broker *b, const char *level)
 	{
 		char *const kw_argv[] = { kw, "--keystore", keys, "--broker",
 			kw_url, "--signer", sign_url, "--log-level",
-			(char *)level, NULL };
+			(char *)level, "--user", kw_user, "--signer-user",
+			nw_user, cfg->key_pool != NULL ? "--pool" : NULL,
+			cfg->key_pool, NULL };
 		char *const nw_argv[] = { nw, "--broker", nw_url, "--signer",
-			sign_url, "--log-level", (char *)level, NULL };
+			sign_url, "--log-level", (char *)level, "--user",
+			nw_user, NULL };
 
 		rv = worker_init(&b->keyworker, b->loop, "keyworker", kw_url,
 		    kw, kw_argv, keyworker_sends);
@@ -260,13 +271,19 @@ signal_cb(uv_signal_t *h, int signum)
 	struct broker *b = h->data;
 
 	if (signum == SIGHUP) {
-		log_notice("SIGHUP: reloading the configuration is not "
-		           "supported yet; restart cmpd to apply changes");
+		if (b->stopping)
+			return;
+		/* systemd (Type=notify) shows "reloading" until READY=1. */
+		sd_notify(0, "RELOADING=1");
+		reload_config(b, log_level_fixed);
+		sd_notifyf(0, "READY=1\nSTATUS=serving %zu profile%s",
+		    b->cfg->n_profiles, b->cfg->n_profiles == 1 ? "" : "s");
 		return;
 	}
 	if (b->stopping)
 		return;
 	log_notice("%s: stopping", strsignal(signum));
+	sd_notify(0, "STOPPING=1");
 	b->stopping = 1;
 	api_stop(b->api);
 	track_stop(b);
@@ -350,6 +367,7 @@ main(int argc, char **argv)
 	b->magic = BROKER_MAGIC;
 	if (config_read(&opt, &b->cfg) != 0)
 		return 1;
+	log_level_fixed = opt.log_level;
 	if (opt.log_level < 0)
 		opt.log_level = b->cfg->log_level;
 	if (!opt.foreground)
@@ -371,11 +389,15 @@ main(int argc, char **argv)
 	worker_start(&b->networker);
 	if (track_start(b) != CMPD_OK || job_resume_all(b) != CMPD_OK)
 		goto out;
+	output_check_all(b);
 	log_notice("cmpd %s serving %zu profile%s on %s", CMPD_VERSION,
 	    b->cfg->n_profiles, b->cfg->n_profiles == 1 ? "" : "s",
 	    b->cfg->socket);
 	if (ready_fd >= 0)
 		daemon_ready(ready_fd);
+	/* Under systemd (Type=notify, --foreground): ready now. */
+	sd_notifyf(0, "READY=1\nSTATUS=serving %zu profile%s",
+	    b->cfg->n_profiles, b->cfg->n_profiles == 1 ? "" : "s");
 	uv_run(b->loop, UV_RUN_DEFAULT);
 	status = 0;
 out:

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,12 +23,31 @@ static const char *const level_names[] = {
 	[CMPD_LOG_DEBUG] = "debug",
 };
 
+/*
+ * systemd sets JOURNAL_STREAM to the "DEV:INO" of the stream it connects
+ * to journald; <N> priority prefixes are right only while stderr is still
+ * that stream, not when a child of a service writes to a file.
+ */
+static int
+log_stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 ||
+	    fstat(STDERR_FILENO, &st) != 0)
+		return 0;
+	return (unsigned long long)st.st_dev == dev &&
+	    (unsigned long long)st.st_ino == ino;
+}
+
 void
 cmpd_log_init(const char *ident, int max_level)
 {
 	log_ident = ident;
 	log_max = max_level;
-	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	log_journal = log_stderr_is_journal();
 	/* A detached cmpd sets this for itself and the workers it starts. */
 	if (getenv("CMPD_LOG_SYSLOG") != NULL) {
 		openlog(ident, LOG_PID, LOG_DAEMON);

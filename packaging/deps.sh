@@ -4,12 +4,19 @@
 # second run costs nothing.
 set -eu
 
-# The last three serve the tests only: the test CA's HTTP(S) server and a
-# real HTTP proxy that the networker's tests start on 127.0.0.1.
+# libmicrohttpd-dev, libgnutls28-dev and tinyproxy serve the tests only: the
+# test CA's HTTP(S) server and a real HTTP proxy that the networker's tests
+# start on 127.0.0.1. libseccomp-dev builds the workers' seccomp filters and
+# libsystemd-dev the readiness notification. scdoc builds the manual pages;
+# debhelper, dpkg-dev and fakeroot the Debian packages, which the install
+# test also checks with man-db and bash-completion. clang and its runtime
+# build the libFuzzer targets.
 packages="build-essential cmake pkg-config openssl libssl-dev libssl3
 libuv1-dev libprotobuf-c-dev protobuf-c-compiler libnng-dev libcmocka-dev
-libinih-dev libsqlite3-dev libjansson-dev
-libmicrohttpd-dev libgnutls28-dev tinyproxy"
+libinih-dev libsqlite3-dev libjansson-dev libseccomp-dev
+libmicrohttpd-dev libgnutls28-dev tinyproxy
+libsystemd-dev scdoc debhelper dpkg-dev fakeroot man-db bash-completion
+clang libclang-rt-14-dev"
 
 # Earlier Debian 12 builds of OpenSSL carry client-side CMP CVEs.
 min_ssl="3.0.22-1~deb12u2"
