@@ -253,7 +253,10 @@ txn_sig_set(struct nw_txn *t, OSSL_LIB_CTX *libctx, const Cmpd__TxnStartReq *r,
 	         whylen)) != 0)
 		return rv;
 	rv = CMPD_EINVAL;
-	cert = sk_X509_shift(certs);
+	if ((cert = sk_X509_shift(certs)) == NULL) {
+		WHY("signature protection needs the key's certificate");
+		goto out;
+	}
 	if ((bad = txn_prot_key_unusable(key)) != NULL ||
 	    (bad = txn_prot_key_unusable(X509_get0_pubkey(cert))) != NULL) {
 		WHY("%s keys cannot protect CMP messages with OpenSSL 3.0; "

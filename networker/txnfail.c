@@ -175,6 +175,9 @@ fail_errs_take(const struct nw_txn *t, struct fail_errs *f)
 		    used ? "; " : "", reason, *data ? ": " : "", data);
 		if (n > 0)
 			used += (size_t)n;
+		/* OpenSSL's data may be a certificate dump: one line. */
+		for (char *p = f->all; (p = strpbrk(p, "\r\n")) != NULL;)
+			*p = ' ';
 	}
 	if (f->all[0] == '\0')
 		snprintf(f->all, sizeof(f->all), "no detail from OpenSSL");

@@ -63,7 +63,9 @@ budget_alloc(void *data, size_t size)
 	if (size > b->left)
 		return NULL;
 	b->left -= size;
-	return malloc(size);
+	/* Zeroed: protobuf-c 1.4.1 may free a field it never set on an
+	 * error path (protobuf-c#690, fixed only in 1.5.1). */
+	return calloc(1, size);
 }
 
 static void
