@@ -12,6 +12,7 @@
 
 #include "anchor.h"
 #include "api.h"
+#include "event.h"
 #include "hook.h"
 #include "job_int.h"
 #include "keyid.h"
@@ -93,12 +94,35 @@ job_commit(struct job *job, Cmpd__CertRecord **certs, size_t n, int files)
 	return CMPD_OK;
 }
 
+/*
+ * Whether the profile's file holds something else than prev, the
+ * certificate cmpd wrote there last (outcheck.c): then it is left alone,
+ * and the new certificate's record says so (FILE_FOREIGN_TEXT).
+ */
+#define FILE_FOREIGN_TEXT \
+	"its certificate file was replaced by someone else; not overwritten"
+
+static int
+file_foreign(struct job *job, const ProtobufCBinaryData *prev)
+{
+	const struct profile *pr = job_profile(job);
+
+	if (prev == NULL || prev->len == 0 ||
+	    output_state(pr, prev) != OUTPUT_FOREIGN)
+		return 0;
+	log_warn("job %s: %s was replaced by someone else; not overwritten "
+	         "(remove it to have the new certificate written)",
+	    job->rec->id, pr->cert_file);
+	return 1;
+}
+
 /* IR, CR, P10CR: a new tracked certificate, the profile's current one. */
 static void
 done_enroll(struct job *job)
 {
 	Cmpd__CertRecord *certs[2] = { NULL, NULL };
 	size_t n = 1;
+	int foreign;
 
 	if ((certs[0] = rec_cert_new()) == NULL ||
 	    rec_set_str(&certs[0]->id, job->rec->id) != CMPD_OK ||
@@ -114,11 +138,15 @@ done_enroll(struct job *job)
 		rec_set_str(&certs[1]->renewing_job, "");
 		n = 2;
 	}
-	if (job_commit(job, certs, n, 1) != CMPD_OK)
+	foreign = file_foreign(job, n == 2 ? &certs[1]->cert : NULL);
+	if (foreign)
+		rec_set_str(&certs[0]->last_error, FILE_FOREIGN_TEXT);
+	if (job_commit(job, certs, n, !foreign) != CMPD_OK)
 		goto out;
 	log_info("job %s: certificate %s enrolled, written to %s", job->rec->id,
 	    certs[0]->id, certs[0]->cert_path);
 	hook_run(job->b, job_profile(job), "enrolled", certs[0]->id);
+	event_emit(job->b, EV(ENROLLED), job->rec, certs[0]);
 	job_cleanup(job, 0);
 	job_release(job);
 out:
@@ -154,11 +182,14 @@ done_renew(struct job *job)
 {
 	Cmpd__CertRecord *cert = job->target;
 	char old_key[CMPD_KEY_ID_LEN + 1];
-	int retire, current = !target_superseded(job);
+	int retire, current = !target_superseded(job), foreign;
 
 	cmpd_strlcpy(old_key, job->rec->old_key_id, sizeof(old_key));
 	retire = !job->rec->keep_key && strcmp(old_key, job->rec->key_id) != 0;
-	if (cert_refresh(cert, job) != CMPD_OK) {
+	foreign = current && file_foreign(job, &cert->cert);
+	if (cert_refresh(cert, job) != CMPD_OK ||
+	    (foreign && rec_set_str(&cert->last_error, FILE_FOREIGN_TEXT) !=
+	            CMPD_OK)) {
 		job_fail(job, CMPD_ENOMEM, NULL, "out of memory");
 		return;
 	}
@@ -170,11 +201,12 @@ done_renew(struct job *job)
 		           "was renewed; the profile's files stay as they are",
 		    job->rec->id, cert->id);
 	}
-	if (job_commit(job, &cert, 1, current) != CMPD_OK)
+	if (job_commit(job, &cert, 1, current && !foreign) != CMPD_OK)
 		return;
 	log_info("job %s: certificate %s renewed, serial %s", job->rec->id,
 	    cert->id, cert->serial);
 	hook_run(job->b, job_profile(job), "renewed", cert->id);
+	event_emit(job->b, EV(RENEWED), job->rec, cert);
 	/*
 	 * The old key goes only now that the new certificate is confirmed,
 	 * after the grant that let it sign the request has ended.
@@ -202,6 +234,7 @@ done_revoke(struct job *job)
 		return;
 	log_notice("job %s: certificate %s (serial %s) revoked", job->rec->id,
 	    cert->id, cert->serial);
+	event_emit(job->b, EV(REVOKED), job->rec, cert);
 	job_cleanup(job, 0);
 	job_release(job);
 }
@@ -275,6 +308,7 @@ job_failed_effects(struct job *job)
 	Cmpd__CertRecord *cert = NULL;
 	int renewal = job->rec->op == OP(KUR) || job->rec->automatic;
 
+	event_emit(job->b, EV(JOB_FAILED), job->rec, NULL);
 	if (!cmpd_str_set(job->rec->cert_id) ||
 	    store_cert_get(job->b->store, job->rec->cert_id, &cert) != CMPD_OK)
 		return;
@@ -290,6 +324,7 @@ job_failed_effects(struct job *job)
 		         "attempt in %llds",
 		    cert->id, cert->failures,
 		    (long long)(cert->next_renewal - cmpd_time_now()));
+		event_emit(job->b, EV(RENEWAL_FAILED), job->rec, cert);
 	}
 	if (store_cert_put(job->b->store, cert) != CMPD_OK)
 		log_err("certificate %s: cannot store the failure", cert->id);

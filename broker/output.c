@@ -64,3 +64,43 @@ output_write(const struct profile *pr, const Cmpd__Job *job)
 		    job->id, pr->name);
 	return rv;
 }
+
+/* A certificate file holds one certificate: a few kilobytes. */
+#define OUTPUT_FILE_MAX (1u << 20)
+
+enum output_state
+output_state(const struct profile *pr, const ProtobufCBinaryData *cert)
+{
+	enum output_state st = OUTPUT_UNKNOWN;
+	BIO *b = BIO_new(BIO_s_mem());
+	uint8_t *have = NULL;
+	size_t have_len = 0;
+	char *want;
+	long len;
+	cmpd_err rv;
+
+	if (b == NULL || !pem_append(b, cert, 1))
+		goto out;
+	len = BIO_get_mem_data(b, &want);
+	rv = cmpd_file_read(pr->cert_file, OUTPUT_FILE_MAX, 0, &have, &have_len);
+	if (rv == CMPD_ENOENT)
+		st = OUTPUT_MISSING;
+	else if (rv == CMPD_OK)
+		st = have_len == (size_t)len && memcmp(have, want, have_len) == 0
+		    ? OUTPUT_OURS
+		    : OUTPUT_FOREIGN;
+	cmpd_file_free(have, have_len);
+out:
+	BIO_free(b);
+	return st;
+}
+
+cmpd_err
+output_restore(const struct profile *pr, const Cmpd__CertRecord *c)
+{
+	cmpd_err rv = write_pem(pr, pr->cert_file, &c->cert, 1);
+
+	if (rv == CMPD_OK && c->n_chain > 0)
+		rv = write_pem(pr, pr->chain_file, c->chain, c->n_chain);
+	return rv;
+}

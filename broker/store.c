@@ -16,6 +16,7 @@ struct store {
 	sqlite3_stmt *cert_put;
 	sqlite3_stmt *cert_get;
 	sqlite3_stmt *cert_active;
+	char last_error[200]; /* SQLite's reason for the last failure */
 };
 
 #define STORE_VERSION 2
@@ -24,6 +25,8 @@ static const char schema[] =
     "PRAGMA locking_mode=EXCLUSIVE;"
     "PRAGMA journal_mode=WAL;"
     "PRAGMA synchronous=FULL;"
+    /* A WAL that once filled the disk must not keep that space. */
+    "PRAGMA journal_size_limit=4194304;"
     "CREATE TABLE IF NOT EXISTS jobs("
     " id TEXT PRIMARY KEY, profile TEXT NOT NULL, state INTEGER NOT NULL,"
     " created INTEGER NOT NULL, record BLOB NOT NULL);"
@@ -48,7 +51,9 @@ static const char migrate_v1[] =
 static cmpd_err
 store_fail(struct store *st, const char *what)
 {
-	log_err("store: %s: %s", what, sqlite3_errmsg(st->db));
+	snprintf(st->last_error, sizeof(st->last_error), "%s",
+	    sqlite3_errmsg(st->db));
+	log_err("store: %s: %s", what, st->last_error);
 	return CMPD_EIO;
 }
 
@@ -168,6 +173,11 @@ store_open(const char *path, struct store **out)
 		    path, sqlite3_errmsg(st->db));
 		goto fail;
 	}
+	/* What a crash left in the WAL goes into the store proper now. */
+	if (sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL,
+	        NULL) != SQLITE_OK)
+		log_warn("store %s: %s; going on with the WAL as it is", path,
+		    sqlite3_errmsg(st->db));
 	if (store_check(st, path) != CMPD_OK || store_migrate(st) != CMPD_OK)
 		goto fail;
 	if (store_prepare(st) != CMPD_OK)
@@ -493,5 +503,5 @@ store_keys_adopted_set(struct store *st)
 const char *
 store_strerror(struct store *st)
 {
-	return sqlite3_errmsg(st->db);
+	return st->last_error[0] ? st->last_error : sqlite3_errmsg(st->db);
 }

@@ -161,9 +161,12 @@ kill_one(int victim)
 	else
 		snprintf(pattern, sizeof(pattern),
 		    "[c]mpd-networker --broker ipc://%s/run/", h.dir);
-	/* Right after a restart the worker may not be up yet. */
-	for (int i = 0; i < 100 && (pid = worker_pid(pattern)) <= 0; i++)
-		sleep_ms(20);
+	/*
+	 * Right after a kill the worker may not be up yet: the broker's
+	 * backoff grows with each crash in a row (up to 30 s).
+	 */
+	for (int i = 0; i < 1600 && (pid = worker_pid(pattern)) <= 0; i++)
+		sleep_ms(25);
 	assert_true(pid > 0);
 	assert_int_equal(kill(pid, SIGKILL), 0);
 }

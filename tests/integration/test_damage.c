@@ -1,6 +1,6 @@
 /*
  * Damage from outside: a key file truncated, a store overwritten, a disk
- * that fills up. cmpd names what is damaged, keeps everything else, never
+ * that fills up, a certificate file deleted or replaced by someone else. cmpd names what is damaged, keeps everything else, never
  * crashes, and works again once the cause is gone.
  *
  * The state directory lives on a small tmpfs of this test's own mount
@@ -27,7 +27,7 @@
 static struct harness h;
 static char state_dir[600];
 
-/* A private mount namespace with a 4 MiB tmpfs for cmpd's state. */
+/* A private mount namespace with a 16 MiB tmpfs for cmpd's state. */
 static int
 state_on_tmpfs(void)
 {
@@ -35,7 +35,7 @@ state_on_tmpfs(void)
 	if (unshare(CLONE_NEWNS) != 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
 	    mkdir(state_dir, 0755) != 0 ||
-	    mount("tmpfs", state_dir, "tmpfs", 0, "size=4m,mode=0755") != 0) {
+	    mount("tmpfs", state_dir, "tmpfs", 0, "size=16m,mode=0755") != 0) {
 		fprintf(stderr, "cannot mount a tmpfs: %s\n", strerror(errno));
 		return -1;
 	}
@@ -64,6 +64,9 @@ static int
 teardown(void **state)
 {
 	(void)state;
+	/* cmpd first, then the tmpfs under it, then the directory. */
+	harness_stop_cmpd(&h);
+	umount2(state_dir, MNT_DETACH);
 	harness_fini(&h);
 	return 0;
 }
@@ -223,6 +226,84 @@ test_disk_full(void **state)
 	cmpd_job_free(old);
 }
 
+/* The active certificate of profile, from cmpd's list. */
+static const cmpd_cert *
+active_cert(const cmpd_cert_array *certs, const char *profile)
+{
+	for (size_t i = 0; i < cmpd_cert_array_count(certs); i++) {
+		const cmpd_cert *c = cmpd_cert_array_get(certs, i);
+
+		if (strcmp(cmpd_cert_profile(c), profile) == 0 &&
+		    cmpd_cert_state_get(c) == CMPD_CERT_STATE_ACTIVE)
+			return c;
+	}
+	fail_msg("profile %s has no active certificate", profile);
+	return NULL;
+}
+
+static void
+restart_cmpd(void)
+{
+	assert_int_equal(harness_kill_cmpd(&h), 0);
+	assert_int_equal(harness_start_cmpd(&h, ""), 0);
+}
+
+/*
+ * The certificate file is the applications': deleted, cmpd writes it
+ * again at startup; replaced by someone else, cmpd leaves it alone at
+ * startup and at a renewal, and the certificate's last error says so.
+ */
+static void
+test_cert_file_outside(void **state)
+{
+	cmpd_job *job = enroll_done("implicit"), *renew = NULL, *done = NULL;
+	static const char foreign[] = "a certificate from someone else\n";
+	const char *path = cmpd_job_cert_path(job);
+	cmpd_cert_array *certs = NULL;
+	cmpd_client *c;
+	char *text;
+
+	(void)state;
+	assert_int_equal(unlink(path), 0);
+	restart_cmpd();
+	check_file(job);
+	assert_int_equal(harness_sh("printf '%s' >'%s'", foreign, path), 0);
+	restart_cmpd();
+	assert_int_equal(harness_sh("grep -q 'replaced by someone else' "
+	                            "'%s/cmpd.log'",
+	                     h.dir),
+	    0);
+	c = harness_client(&h);
+	assert_non_null(c);
+	assert_int_equal(cmpd_cert_list(c, NULL, &certs), CMPD_RESULT_OK);
+	assert_non_null(strstr(cmpd_cert_last_error(active_cert(certs, "implicit")),
+	    "replaced by someone else"));
+	cmpd_cert_array_free(certs);
+	if (cmpd_renew(c, "implicit", NULL, &renew) != CMPD_RESULT_OK) {
+		harness_sh("df %1$s >&2; ls -la %1$s >&2", state_dir);
+		fail_msg("renew: %s", cmpd_client_last_error(c));
+	}
+	assert_int_equal(cmpd_job_wait(c, cmpd_job_id(renew), 60000, &done),
+	    CMPD_RESULT_OK);
+	if (cmpd_job_state_get(done) != CMPD_JOB_STATE_DONE)
+		fail_msg("renewal: %s", cmpd_job_error_text(done));
+	text = check_read_file(path);
+	assert_string_equal(text, foreign);
+	free(text);
+	assert_int_equal(cmpd_cert_list(c, NULL, &certs), CMPD_RESULT_OK);
+	assert_non_null(strstr(cmpd_cert_last_error(active_cert(certs, "implicit")),
+	    "not overwritten"));
+	cmpd_cert_array_free(certs);
+	cmpd_client_close(c);
+	/* Moved away: the renewed certificate is written at the next start. */
+	assert_int_equal(unlink(path), 0);
+	restart_cmpd();
+	check_file(done);
+	cmpd_job_free(job);
+	cmpd_job_free(renew);
+	cmpd_job_free(done);
+}
+
 int
 main(void)
 {
@@ -230,6 +311,7 @@ main(void)
 		cmocka_unit_test(test_key_file_truncated),
 		cmocka_unit_test(test_store_overwritten),
 		cmocka_unit_test(test_disk_full),
+		cmocka_unit_test(test_cert_file_outside),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
