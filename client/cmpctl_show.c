@@ -227,6 +227,13 @@ show_job(FILE *f, const cmpd_job *job)
 		field_time(f, "deadline:", cmpd_job_deadline(job));
 	if (state == CMPD_JOB_STATE_WAITING)
 		field_time(f, "next poll:", cmpd_job_next_poll(job));
+	if (cmpd_job_restarts(job) > 0) {
+		char text[600];
+
+		snprintf(text, sizeof(text), "%u, the last because %s",
+		    cmpd_job_restarts(job), cmpd_job_restart_reason(job));
+		field(f, "restarts:", text);
+	}
 	if (state == CMPD_JOB_STATE_DONE)
 		show_outcome(f, job);
 	if (state == CMPD_JOB_STATE_FAILED)

@@ -86,6 +86,18 @@ cmpd_job_deadline(const cmpd_job *job)
 	return job->pb->deadline;
 }
 
+uint32_t
+cmpd_job_restarts(const cmpd_job *job)
+{
+	return job->pb->restarts;
+}
+
+const char *
+cmpd_job_restart_reason(const cmpd_job *job)
+{
+	return job->pb->restart_reason != NULL ? job->pb->restart_reason : "";
+}
+
 const char *
 cmpd_job_cert_id(const cmpd_job *job)
 {

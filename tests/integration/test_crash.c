@@ -171,9 +171,12 @@ kill_one(int victim)
 	assert_int_equal(kill(pid, SIGKILL), 0);
 }
 
-/* Waits for every job to end; returns how many are done. */
+/*
+ * Waits for every job to end; returns how many are done, and in *rerun
+ * how many a crash interrupted (their status says so).
+ */
 static size_t
-jobs_finish(void)
+jobs_finish(size_t *rerun)
 {
 	cmpd_client *c = harness_client(&h);
 	size_t done = 0;
@@ -186,6 +189,10 @@ jobs_finish(void)
 		    cmpd_job_wait(c, job_ids[i], 120000, &job), CMPD_RESULT_OK);
 		if (cmpd_job_state_get(job) == CMPD_JOB_STATE_DONE)
 			done++;
+		if (cmpd_job_restarts(job) > 0) {
+			(*rerun)++;
+			assert_true(*cmpd_job_restart_reason(job) != '\0');
+		}
 		else
 			print_message("job %s %s: %s\n", job_ids[i],
 			    cmpd_job_state_name(cmpd_job_state_get(job)),
@@ -319,7 +326,7 @@ test_kill_loop(void **state)
 	const char *env = getenv("CMPD_CRASH_SEED");
 	unsigned seed = env ? (unsigned)strtoul(env, NULL, 10)
 	                    : (unsigned)time(NULL) ^ (unsigned)getpid();
-	size_t done, issued;
+	size_t done, issued, rerun = 0;
 
 	(void)state;
 	print_message(
@@ -340,10 +347,10 @@ test_kill_loop(void **state)
 		sleep_ms(50 + rand() % 1500);
 		kill_one(round < 3 ? round : rand() % 3);
 	}
-	done = jobs_finish();
-	print_message("%zu jobs, %zu done; kills: broker %u, keyworker %u, "
-	              "networker %u\n",
-	    n_jobs, done, kills[0], kills[1], kills[2]);
+	done = jobs_finish(&rerun);
+	print_message("%zu jobs, %zu done, %zu of them run again after a "
+	              "crash; kills: broker %u, keyworker %u, networker %u\n",
+	    n_jobs, done, rerun, kills[0], kills[1], kills[2]);
 	assert_int_equal(done, n_jobs);
 	issued = ca_issued_once();
 	print_message("the CA issued %zu certificates, none twice in one "

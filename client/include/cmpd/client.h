@@ -325,6 +325,13 @@ CMPD_API int64_t cmpd_job_updated(const cmpd_job *job);
 CMPD_API int64_t cmpd_job_next_poll(const cmpd_job *job);
 /* The unix time at which cmpd fails the job if it has not ended; 0: none. */
 CMPD_API int64_t cmpd_job_deadline(const cmpd_job *job);
+/*
+ * How many times a restart of cmpd or of a worker interrupted the job and
+ * cmpd ran its step again (its transaction resumed, or a new one), and
+ * why the last time ("" if never).
+ */
+CMPD_API uint32_t cmpd_job_restarts(const cmpd_job *job);
+CMPD_API const char *cmpd_job_restart_reason(const cmpd_job *job);
 
 /*
  * The tracked certificate the job made (enrollment, renewal) or acts on
