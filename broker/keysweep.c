@@ -92,7 +92,8 @@ key_used(struct broker *b, const struct used *u, const Cmpd__KeyInfo *k)
 {
 	const char *id = k->id;
 
-	if (bsearch(&id, u->ids, u->n, sizeof(*u->ids), str_cmp) != NULL ||
+	if ((u->n > 0 &&
+	        bsearch(&id, u->ids, u->n, sizeof(*u->ids), str_cmp) != NULL) ||
 	    profile_uses(b->cfg, id) || store_key_kept(b->store, id))
 		return 1;
 	for (const struct job *job = b->jobs; job != NULL; job = job->next) {
@@ -137,7 +138,8 @@ sweep_list_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 		used_free(&u);
 		return;
 	}
-	qsort(u.ids, u.n, sizeof(*u.ids), str_cmp);
+	if (u.n > 1)
+		qsort(u.ids, u.n, sizeof(*u.ids), str_cmp);
 	for (size_t i = 0; i < l->n_keys; i++) {
 		if (key_used(b, &u, l->keys[i]))
 			continue;
