@@ -197,8 +197,8 @@ job_fail(struct job *job, cmpd_err err, const Cmpd__PkiStatus *pki,
 	log_warn("job %s failed: %s", job->rec->id, text);
 	job->rec->error = (Cmpd__ErrorCode)err;
 	/* The CA's answers matter no more once the job has ended. */
-	rec_set_bytes_list(&job->rec->txn_messages,
-	    &job->rec->n_txn_messages, NULL, 0);
+	rec_set_bytes_list(
+	    &job->rec->txn_messages, &job->rec->n_txn_messages, NULL, 0);
 	if (rec_set_str(&job->rec->error_text, text) != CMPD_OK ||
 	    rec_set_pki(&job->rec->pki, pki) != CMPD_OK ||
 	    job_transition(job, S(FAILED)) != CMPD_OK)
@@ -309,8 +309,9 @@ job_txn_failed(struct job *job, const Cmpd__TxnRep *r)
 		return;
 	}
 	if (job->kw_gen != job->b->keyworker.generation) {
-		job_txn_rerun(job, 0, "the keyworker restarted during a step "
-		                      "(%s)",
+		job_txn_rerun(job, 0,
+		    "the keyworker restarted during a step "
+		    "(%s)",
 		    text);
 		return;
 	}
@@ -371,6 +372,10 @@ job_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 	const char *text;
 
 	CMPD_MAGIC_CHECK(job, JOB_MAGIC);
+	if (err == CMPD_EUNAVAIL) {
+		job_txn_rerun(job, 0, "the keyworker stopped");
+		return;
+	}
 	if (err == CMPD_OK && rep->body_case == CMPD__ENVELOPE__BODY_OK) {
 		job->kw_gen = job->b->keyworker.generation;
 		if ((rv = job_send_txn(job, job_txn_cb)) != CMPD_OK)
@@ -424,8 +429,10 @@ job_key_retry(struct job *job)
 	if (job->rec->restarts >= JOB_RESTARTS_MAX)
 		return 0;
 	job->rec->restarts++;
-	log_warn("job %s: the keyworker stopped; asking it again",
-	    job->rec->id);
+	rec_set_str(&job->rec->restart_reason,
+	    "the keyworker stopped while it made the key");
+	log_warn(
+	    "job %s: the keyworker stopped; asking it again", job->rec->id);
 	job->rec->state = S(QUEUED);
 	job_run(job);
 	return 1;
@@ -517,8 +524,9 @@ job_run(struct job *job)
 		env.key_list_req = &find;
 	} else {
 		if (job_transition(job, S(KEYGEN)) != CMPD_OK) {
-			job_fail(job, CMPD_EIO, NULL, "cannot store the job: %s",
-		    store_strerror(job->b->store));
+			job_fail(job, CMPD_EIO, NULL,
+			    "cannot store the job: %s",
+			    store_strerror(job->b->store));
 			return;
 		}
 		gen.type = job->rec->key_type;

@@ -130,8 +130,6 @@ resume_new_tid(Cmpd__Job *rec)
 	    &rec->txn_messages, &rec->n_txn_messages, NULL, 0);
 }
 
-static void resume_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep);
-
 void
 job_txn_rerun(struct job *job, int fresh, const char *fmt, ...)
 {
@@ -179,22 +177,8 @@ job_txn_restart(struct job *job)
 {
 	cmpd_err rv;
 
-	if ((rv = job_send_grant(job, resume_grant_cb)) != CMPD_OK)
+	if ((rv = job_send_grant(job, job_grant_cb)) != CMPD_OK)
 		job_fail(job, rv, NULL, "cannot reach the keyworker");
-}
-
-/* The grant is in place again: the transaction starts or resumes. */
-static void
-resume_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep)
-{
-	struct job *job = arg;
-
-	CMPD_MAGIC_CHECK(job, JOB_MAGIC);
-	if (err == CMPD_EUNAVAIL) {
-		job_txn_rerun(job, 0, "the keyworker stopped");
-		return;
-	}
-	job_grant_cb(arg, err, rep);
 }
 
 static void

@@ -189,14 +189,14 @@ jobs_finish(size_t *rerun)
 		    cmpd_job_wait(c, job_ids[i], 120000, &job), CMPD_RESULT_OK);
 		if (cmpd_job_state_get(job) == CMPD_JOB_STATE_DONE)
 			done++;
-		if (cmpd_job_restarts(job) > 0) {
-			(*rerun)++;
-			assert_true(*cmpd_job_restart_reason(job) != '\0');
-		}
 		else
 			print_message("job %s %s: %s\n", job_ids[i],
 			    cmpd_job_state_name(cmpd_job_state_get(job)),
 			    cmpd_job_error_text(job));
+		if (cmpd_job_restarts(job) > 0) {
+			(*rerun)++;
+			assert_true(*cmpd_job_restart_reason(job) != '\0');
+		}
 		cmpd_job_free(job);
 	}
 	cmpd_client_close(c);
