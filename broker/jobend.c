@@ -188,8 +188,8 @@ done_renew(struct job *job)
 	retire = !job->rec->keep_key && strcmp(old_key, job->rec->key_id) != 0;
 	foreign = current && file_foreign(job, &cert->cert);
 	if (cert_refresh(cert, job) != CMPD_OK ||
-	    (foreign && rec_set_str(&cert->last_error, FILE_FOREIGN_TEXT) !=
-	            CMPD_OK)) {
+	    (foreign &&
+	        rec_set_str(&cert->last_error, FILE_FOREIGN_TEXT) != CMPD_OK)) {
 		job_fail(job, CMPD_ENOMEM, NULL, "out of memory");
 		return;
 	}

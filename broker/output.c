@@ -82,11 +82,13 @@ output_state(const struct profile *pr, const ProtobufCBinaryData *cert)
 	if (b == NULL || !pem_append(b, cert, 1))
 		goto out;
 	len = BIO_get_mem_data(b, &want);
-	rv = cmpd_file_read(pr->cert_file, OUTPUT_FILE_MAX, 0, &have, &have_len);
+	rv =
+	    cmpd_file_read(pr->cert_file, OUTPUT_FILE_MAX, 0, &have, &have_len);
 	if (rv == CMPD_ENOENT)
 		st = OUTPUT_MISSING;
 	else if (rv == CMPD_OK)
-		st = have_len == (size_t)len && memcmp(have, want, have_len) == 0
+		st =
+		    have_len == (size_t)len && memcmp(have, want, have_len) == 0
 		    ? OUTPUT_OURS
 		    : OUTPUT_FOREIGN;
 	cmpd_file_free(have, have_len);

@@ -468,8 +468,8 @@ store_exec1(struct store *st, const char *sql, const char *arg, int *row)
 cmpd_err
 store_key_keep(struct store *st, const char *id)
 {
-	return store_exec1(st, "INSERT OR IGNORE INTO kept_keys(id) VALUES(?)",
-	    id, NULL);
+	return store_exec1(
+	    st, "INSERT OR IGNORE INTO kept_keys(id) VALUES(?)", id, NULL);
 }
 
 int

@@ -193,8 +193,8 @@ worker_reply(struct worker *w, const cmpd_env *req, cmpd_env *rep)
 		return;
 	}
 	if ((rv = nng_sendmsg(w->sock, msg, NNG_FLAG_NONBLOCK)) != 0) {
-		log_err("%s: cannot send a reply: %s", w->name,
-		    nng_strerror(rv));
+		log_err(
+		    "%s: cannot send a reply: %s", w->name, nng_strerror(rv));
 		nng_msg_free(msg);
 	}
 }

@@ -225,7 +225,8 @@ job_lifecycle(json_t *o, const cmpd_job *job)
 	json_object_set_new(
 	    o, "automatic", json_boolean(cmpd_job_automatic(job)));
 	json_object_set_new(o, "deadline", jtime(cmpd_job_deadline(job)));
-	json_object_set_new(o, "restarts", json_integer(cmpd_job_restarts(job)));
+	json_object_set_new(
+	    o, "restarts", json_integer(cmpd_job_restarts(job)));
 	json_object_set_new(o, "restart_reason",
 	    jstr_or_null(*cmpd_job_restart_reason(job)
 	            ? cmpd_job_restart_reason(job)

@@ -61,8 +61,8 @@ keygen_work_cb(uv_work_t *w)
 	if (g->pooled != NULL)
 		g->rv = kw_keygen_store(g->dir, g->pooled, &g->key, &g->why);
 	else
-		g->rv = kw_keygen_run(
-		    g->dir, g->type, g->job_id, &g->key, &g->why);
+		g->rv =
+		    kw_keygen_run(g->dir, g->type, g->job_id, &g->key, &g->why);
 	/* libuv's pool threads live as long as the process and never run
 	 * OpenSSL's thread-exit cleanup: free this thread's OpenSSL state
 	 * (its random generators) now. The next use makes it again. */

@@ -155,7 +155,8 @@ scan_one(struct kw_keystore *ks, const char *name, struct kw_key *out,
 	cmpd_err rv;
 
 	if (!name_is_key_file(name)) {
-		kw_why_set(why, "%s/%s: not named <key id>.key", ks->name, name);
+		kw_why_set(
+		    why, "%s/%s: not named <key id>.key", ks->name, name);
 		return CMPD_EINVAL;
 	}
 	rv = kw_keyfile_read(ks->dec, ks->dir, name, &pkey, &mtime, why);

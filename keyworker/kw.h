@@ -49,8 +49,8 @@ struct kw {
 	struct kw_importer *imp;
 	struct kw_grants *grants;
 	struct kw_pool *pool; /* pre-generated keys; NULL: none */
-	nng_socket broker; /* pair0, dialled */
-	nng_socket signer; /* raw rep0, listening, 0600 */
+	nng_socket broker;    /* pair0, dialled */
+	nng_socket signer;    /* raw rep0, listening, 0600 */
 	int broker_open;
 	int signer_open;
 	struct cmpd_ipc_watch broker_watch;

@@ -486,8 +486,7 @@ serve_txn_prepare(
 	if (rv == CMPD_OK) {
 		nw_txn_saver_set(j->txn, nw_keep_save, s->keep);
 		rv = job_queue(j, NW_WORK_STEP);
-	}
-	else
+	} else
 		serve_fail_send(s, j->req_id, j->id, rv, why);
 	return rv;
 }

@@ -175,8 +175,7 @@ nw_check_start(const Cmpd__TxnStartReq *r, char *why, size_t whylen)
 		if (!cmpd_str_set(r->sans[i]))
 			return WHY("job %s: empty subjectAltName", r->job_id);
 	/* txnresume.c keeps at most three answers, of certificate requests. */
-	if (r->n_resume > 3 ||
-	    (r->n_resume > 0 && !nw_op_has_new_key(r->op)) ||
+	if (r->n_resume > 3 || (r->n_resume > 0 && !nw_op_has_new_key(r->op)) ||
 	    !check_der_list(r->resume, r->n_resume))
 		return WHY("job %s: bad answers to resume from", r->job_id);
 	return 0;
