@@ -33,33 +33,17 @@
 #define PROFILES 4
 #define MAX_JOBS (KILLS * 3)
 
-static const char crash_conf[] = "[profile c0]\n"
-                                 "server = http://127.0.0.1:%2$d/pkix/\n"
-                                 "protection = signature\n"
-                                 "cert = %1$s/supplier.pem\n"
-                                 "trusted = %1$s/root.pem\n"
-                                 "subject = /CN=crash 0\n"
-                                 "\n"
-                                 "[profile c1]\n"
-                                 "server = http://127.0.0.1:%2$d/pkix/\n"
-                                 "protection = signature\n"
-                                 "cert = %1$s/supplier.pem\n"
-                                 "trusted = %1$s/root.pem\n"
-                                 "subject = /CN=crash 1\n"
-                                 "\n"
-                                 "[profile c2]\n"
-                                 "server = http://127.0.0.1:%2$d/pkix/\n"
-                                 "protection = signature\n"
-                                 "cert = %1$s/supplier.pem\n"
-                                 "trusted = %1$s/root.pem\n"
-                                 "subject = /CN=crash 2\n"
-                                 "\n"
-                                 "[profile c3]\n"
-                                 "server = http://127.0.0.1:%2$d/pkix/\n"
-                                 "protection = signature\n"
-                                 "cert = %1$s/supplier.pem\n"
-                                 "trusted = %1$s/root.pem\n"
-                                 "subject = /CN=crash 3\n";
+/* Profile cN: signed with the supplier key, at the test CA. */
+#define CRASH_PROFILE(n)                         \
+	"[profile c" n "]\n"                     \
+	"server = http://127.0.0.1:%2$d/pkix/\n" \
+	"protection = signature\n"               \
+	"cert = %1$s/supplier.pem\n"             \
+	"trusted = %1$s/root.pem\n"              \
+	"subject = /CN=crash " n "\n\n"
+
+static const char crash_conf[] =
+    CRASH_PROFILE("0") CRASH_PROFILE("1") CRASH_PROFILE("2") CRASH_PROFILE("3");
 
 static struct harness h;
 static char supplier_id[33];

@@ -24,63 +24,41 @@
 #include "checks.h"
 #include "harness.h"
 
-#define MOCK_PORT 18080 /* signature-protected answers */
-#define POLL_PORT 18081 /* the same, answering "waiting" twice first */
-#define MAC_PORT  18082 /* MAC-protected answers */
-#define NO_PORT   18083 /* every request refused */
-#define SLOW_PORT 18084 /* "waiting" three times, two seconds apart */
+#define MOCK_PORT  18080 /* signature-protected answers */
+#define POLL_PORT  18081 /* the same, answering "waiting" twice first */
+#define MAC_PORT   18082 /* MAC-protected answers */
+#define NO_PORT    18083 /* every request refused */
+#define SLOW_PORT  18084 /* "waiting" three times, two seconds apart */
 #define SLOW2_PORT 18085 /* the same, for a profile without keep-alive */
 #define MOCKS      6
 
-static const char mock_conf[] = "[profile mock]\n"
-                                "server = http://127.0.0.1:18080/pkix/\n"
-                                "protection = signature\n"
-                                "cert = %1$s/supplier.pem\n"
-                                "trusted = %1$s/root.pem\n"
-                                "untrusted = %1$s/ca.pem\n"
-                                "subject = /CN=cmpd mock test\n"
-                                "\n"
-                                "[profile mock-poll]\n"
-                                "server = http://127.0.0.1:18081/pkix/\n"
-                                "protection = signature\n"
-                                "cert = %1$s/supplier.pem\n"
-                                "trusted = %1$s/root.pem\n"
-                                "untrusted = %1$s/ca.pem\n"
-                                "subject = /CN=cmpd mock test\n"
-                                "\n"
-                                "[profile mock-mac]\n"
-                                "server = http://127.0.0.1:18082/pkix/\n"
-                                "protection = mac\n"
-                                "mac_reference = device-0001\n"
-                                "mac_secret = pass:mock-secret-1234\n"
-                                "recipient = /CN=cmpd Test CMP Server\n"
-                                "enroll_trusted = %1$s/root.pem\n"
-                                "subject = /CN=cmpd mock test\n"
-                                "\n"
-                                "[profile mock-slow]\n"
-                                "server = http://127.0.0.1:18084/pkix/\n"
-                                "protection = signature\n"
-                                "cert = %1$s/supplier.pem\n"
-                                "trusted = %1$s/root.pem\n"
-                                "untrusted = %1$s/ca.pem\n"
-                                "subject = /CN=cmpd mock test\n"
-                                "\n"
-                                "[profile mock-slow-nka]\n"
-                                "server = http://127.0.0.1:18085/pkix/\n"
-                                "keep_alive = no\n"
-                                "protection = signature\n"
-                                "cert = %1$s/supplier.pem\n"
-                                "trusted = %1$s/root.pem\n"
-                                "untrusted = %1$s/ca.pem\n"
-                                "subject = /CN=cmpd mock test\n"
-                                "\n"
-                                "[profile mock-no]\n"
-                                "server = http://127.0.0.1:18083/pkix/\n"
-                                "protection = signature\n"
-                                "cert = %1$s/supplier.pem\n"
-                                "trusted = %1$s/root.pem\n"
-                                "untrusted = %1$s/ca.pem\n"
-                                "subject = /CN=cmpd mock test\n";
+/* A profile signed with the supplier key, at the mock on port. */
+#define SIG_PROFILE(name, port, extra)                     \
+	"[profile " name "]\n"                             \
+	"server = http://127.0.0.1:" port "/pkix/\n" extra \
+	"protection = signature\n"                         \
+	"cert = %1$s/supplier.pem\n"                       \
+	"trusted = %1$s/root.pem\n"                        \
+	"untrusted = %1$s/ca.pem\n"                        \
+	"subject = /CN=cmpd mock test\n\n"
+
+/* One profile per mock; the layout is the configuration's. */
+/* clang-format off */
+static const char mock_conf[] =
+    SIG_PROFILE("mock", "18080", "")
+    SIG_PROFILE("mock-poll", "18081", "")
+    SIG_PROFILE("mock-slow", "18084", "")
+    SIG_PROFILE("mock-slow-nka", "18085", "keep_alive = no\n")
+    SIG_PROFILE("mock-no", "18083", "")
+    "[profile mock-mac]\n"
+    "server = http://127.0.0.1:18082/pkix/\n"
+    "protection = mac\n"
+    "mac_reference = device-0001\n"
+    "mac_secret = pass:mock-secret-1234\n"
+    "recipient = /CN=cmpd Test CMP Server\n"
+    "enroll_trusted = %1$s/root.pem\n"
+    "subject = /CN=cmpd mock test\n";
+/* clang-format on */
 
 static struct harness h;
 static pid_t mocks[MOCKS];
@@ -278,8 +256,8 @@ enroll_through_crash(const char *profile, int port, char **log)
 	assert_int_equal(cmpd_enroll(c, profile, o, &job), CMPD_RESULT_OK);
 	cmpd_client_close(c);
 	cmpd_enroll_opts_free(o);
-	assert_int_equal(harness_wait_state(&h, cmpd_job_id(job),
-	                     CMPD_JOB_STATE_WAITING, 30),
+	assert_int_equal(harness_wait_state(
+	                     &h, cmpd_job_id(job), CMPD_JOB_STATE_WAITING, 30),
 	    0);
 	assert_int_equal(harness_kill_cmpd(&h), 0);
 	assert_int_equal(harness_start_cmpd(&h, mock_conf), 0);
@@ -311,7 +289,8 @@ static void
 test_mock_resume(void **state)
 {
 	char *log = NULL;
-	cmpd_job *done = enroll_through_crash("mock-slow-nka", SLOW2_PORT, &log);
+	cmpd_job *done =
+	    enroll_through_crash("mock-slow-nka", SLOW2_PORT, &log);
 
 	(void)state;
 	check_fixed(done);
@@ -339,8 +318,9 @@ test_mock_resume_refused(void **state)
 	(void)state;
 	check_fixed(done);
 	assert_true(cmpd_logged(done, "resuming the transaction from 2"));
-	assert_true(cmpd_logged(done, "refused our pollReq.*starting a new "
-	                              "transaction"));
+	assert_true(cmpd_logged(done,
+	    "refused our pollReq.*starting a new "
+	    "transaction"));
 	assert_non_null(strstr(log, "unexpected pkibody"));
 	free(log);
 	cmpd_job_free(done);
