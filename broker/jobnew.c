@@ -14,8 +14,6 @@
 #include "track.h"
 #include "util.h"
 
-#define TRANSACTION_ID_LEN 16
-
 #define FAIL(code, ...)                             \
 	do {                                        \
 		snprintf(err, errlen, __VA_ARGS__); \
@@ -37,7 +35,6 @@ static cmpd_err
 record_new(
     const struct profile *pr, Cmpd__CmpOp op, uint32_t uid, Cmpd__Job **out)
 {
-	uint8_t tid[TRANSACTION_ID_LEN];
 	char id[CMPD_JOB_ID_LEN + 1];
 	Cmpd__Job *rec = rec_job_new();
 	cmpd_err rv = CMPD_ENOMEM;
@@ -45,11 +42,9 @@ record_new(
 	if (rec == NULL)
 		return CMPD_ENOMEM;
 	if ((rv = cmpd_job_id_new(id)) != CMPD_OK ||
-	    (rv = cmpd_random(tid, sizeof(tid))) != CMPD_OK ||
 	    (rv = rec_set_str(&rec->id, id)) != CMPD_OK ||
 	    (rv = rec_set_str(&rec->profile, pr->name)) != CMPD_OK ||
-	    (rv = rec_set_bytes(&rec->transaction_id, tid, sizeof(tid))) !=
-	        CMPD_OK) {
+	    (rv = rec_tid_new(rec)) != CMPD_OK) {
 		cmpd__job__free_unpacked(rec, NULL);
 		return rv;
 	}

@@ -115,21 +115,6 @@ resume_save_cb(void *arg, const cmpd_env *req)
 	resume_save_reply(b, req, CMPD_OK, NULL);
 }
 
-/* A new transactionID: the CA never acted on anything of the old one. */
-static cmpd_err
-resume_new_tid(Cmpd__Job *rec)
-{
-	uint8_t tid[16];
-	cmpd_err rv;
-
-	if ((rv = cmpd_random(tid, sizeof(tid))) != CMPD_OK ||
-	    (rv = rec_set_bytes(&rec->transaction_id, tid, sizeof(tid))) !=
-	        CMPD_OK)
-		return rv;
-	return rec_set_bytes_list(
-	    &rec->txn_messages, &rec->n_txn_messages, NULL, 0);
-}
-
 void
 job_txn_rerun(struct job *job, int fresh, const char *fmt, ...)
 {
@@ -151,7 +136,7 @@ job_txn_rerun(struct job *job, int fresh, const char *fmt, ...)
 	}
 	rec->restarts++;
 	if ((fresh || rec->n_txn_messages == 0) &&
-	    (rv = resume_new_tid(rec)) != CMPD_OK) {
+	    (rv = rec_tid_new(rec)) != CMPD_OK) {
 		job_fail(job, rv, NULL, "cannot start a new transaction");
 		return;
 	}

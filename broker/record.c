@@ -219,3 +219,20 @@ rec_set_genm(Cmpd__GenmResult **field, const Cmpd__GenmResult *src)
 	*field = copy;
 	return CMPD_OK;
 }
+
+/* RFC 9483 4: 128 random bits. */
+#define TRANSACTION_ID_LEN 16
+
+cmpd_err
+rec_tid_new(Cmpd__Job *rec)
+{
+	uint8_t tid[TRANSACTION_ID_LEN];
+	cmpd_err rv;
+
+	if ((rv = cmpd_random(tid, sizeof(tid))) != CMPD_OK ||
+	    (rv = rec_set_bytes(&rec->transaction_id, tid, sizeof(tid))) !=
+	        CMPD_OK)
+		return rv;
+	return rec_set_bytes_list(
+	    &rec->txn_messages, &rec->n_txn_messages, NULL, 0);
+}

@@ -23,6 +23,12 @@ cmpd_err rec_set_pki(Cmpd__PkiStatus **field, const Cmpd__PkiStatus *src);
 /* A new, empty job record; free with cmpd__job__free_unpacked(r, NULL). */
 Cmpd__Job *rec_job_new(void);
 
+/*
+ * A new transaction for rec: a fresh random transactionID, and no kept
+ * answers of an earlier one.
+ */
+cmpd_err rec_tid_new(Cmpd__Job *rec);
+
 /* A deep copy of rec, or NULL when out of memory. */
 Cmpd__Job *rec_job_dup(const Cmpd__Job *rec);
 
