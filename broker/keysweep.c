@@ -159,6 +159,7 @@ keysweep_run(struct broker *b)
 	Cmpd__KeyListReq req = CMPD__KEY_LIST_REQ__INIT;
 	cmpd_env env;
 
+	req.index_only = 1; /* ids and times are all the sweep needs */
 	cmpd_env_init(&env, 0);
 	env.body_case = CMPD__ENVELOPE__BODY_KEY_LIST_REQ;
 	env.key_list_req = &req;

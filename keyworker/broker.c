@@ -236,7 +236,7 @@ static void
 handle_list(struct kw *kw, const cmpd_env *req)
 {
 	const char *only = req->key_list_req->id;
-	size_t n = kw_keystore_count(kw->ks);
+	size_t n;
 	Cmpd__KeyInfo *infos = NULL, **ptrs = NULL;
 
 	if (cmpd_str_set(only)) {
@@ -248,6 +248,9 @@ handle_list(struct kw *kw, const cmpd_env *req)
 		list_send(kw, req->id, &one, k != NULL ? 1 : 0);
 		return;
 	}
+	if (!req->key_list_req->index_only)
+		kw_keystore_check(kw->ks, SIZE_MAX);
+	n = kw_keystore_count(kw->ks);
 	infos = calloc(n + 1, sizeof(*infos));
 	ptrs = calloc(n + 1, sizeof(*ptrs));
 	if (infos == NULL || ptrs == NULL) {

@@ -138,26 +138,24 @@ static cmpd_err
 grant_key_load(struct kw_grant_key *k, struct kw_keystore *ks, const char *id,
     struct kw_why *why)
 {
-	const struct kw_key *info = kw_keystore_find(ks, id);
+	const struct kw_key *info;
 	cmpd_err rv;
 
-	if (info == NULL) {
-		kw_why_set(why, "key %s is not in the key store", id);
-		return CMPD_ENOENT;
-	}
+	/* Loading reads the file, and with it the index entry. */
+	if ((rv = kw_keystore_load(ks, id, &k->pkey, why)) != CMPD_OK)
+		return rv;
+	info = kw_keystore_find(ks, id);
 	k->spki = malloc(info->spki_len);
 	if (k->spki == NULL) {
 		kw_why_set(why, "out of memory");
+		grant_key_fini(k);
 		return CMPD_ENOMEM;
 	}
 	memcpy(k->spki, info->spki, info->spki_len);
 	k->spki_len = info->spki_len;
 	k->type = info->type;
 	memcpy(k->id, info->id, sizeof(k->id));
-	rv = kw_keystore_load(ks, id, &k->pkey, why);
-	if (rv != CMPD_OK)
-		grant_key_fini(k);
-	return rv;
+	return CMPD_OK;
 }
 
 /* The same key in several roles is loaded once and shared. */

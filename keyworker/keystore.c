@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fileio.h"
@@ -18,9 +19,10 @@ struct kw_keystore {
 	char *dir;
 	char *name; /* dir as a person knows it, for messages */
 	struct kw_keydec *dec;
-	struct kw_key *keys; /* sorted by id */
+	struct kw_key *keys; /* sorted by id; spki NULL: not read yet */
 	size_t n;
 	size_t cap;
+	size_t checked; /* keys[0..checked) were read (kw_keystore_check) */
 };
 
 const char *
@@ -71,13 +73,62 @@ keystore_pos(const struct kw_keystore *ks, const char *id, int *found)
 	return lo;
 }
 
+static int
+key_read_yet(const struct kw_key *k)
+{
+	return k->spki != NULL;
+}
+
+static void keystore_remove(struct kw_keystore *ks, size_t i);
+static cmpd_err key_read(struct kw_keystore *ks, struct kw_key *k,
+    EVP_PKEY **out, struct kw_why *why);
+
+/*
+ * Reads entry i if it was not read yet. A file that turns out unusable
+ * is logged and leaves the index, as it would have at startup.
+ */
+static int
+keystore_ensure(struct kw_keystore *ks, size_t i)
+{
+	struct kw_why why;
+
+	if (key_read_yet(&ks->keys[i]))
+		return 1;
+	if (key_read(ks, &ks->keys[i], NULL, &why) == CMPD_OK)
+		return 1;
+	log_err("key store: skipped %s", why.text);
+	keystore_remove(ks, i);
+	return 0;
+}
+
 const struct kw_key *
-kw_keystore_find(const struct kw_keystore *ks, const char *id)
+kw_keystore_find(struct kw_keystore *ks, const char *id)
 {
 	int found;
 	size_t i = keystore_pos(ks, id, &found);
 
-	return found ? &ks->keys[i] : NULL;
+	return found && keystore_ensure(ks, i) ? &ks->keys[i] : NULL;
+}
+
+int
+kw_keystore_has(const struct kw_keystore *ks, const char *id)
+{
+	int found;
+
+	keystore_pos(ks, id, &found);
+	return found;
+}
+
+int
+kw_keystore_check(struct kw_keystore *ks, size_t max)
+{
+	while (max > 0 && ks->checked < ks->n) {
+		/* A key added since sits anywhere; one read is enough. */
+		if (keystore_ensure(ks, ks->checked))
+			ks->checked++;
+		max--;
+	}
+	return ks->checked < ks->n;
 }
 
 static cmpd_err
@@ -111,8 +162,22 @@ kw_keystore_add(struct kw_keystore *ks, struct kw_key *key)
 		    (ks->n - i) * sizeof(ks->keys[0]));
 	ks->keys[i] = *key;
 	ks->n++;
+	if (i < ks->checked)
+		ks->checked++;
 	memset(key, 0, sizeof(*key));
 	return CMPD_OK;
+}
+
+static void
+keystore_remove(struct kw_keystore *ks, size_t i)
+{
+	kw_key_fini(&ks->keys[i]);
+	if (i + 1 < ks->n)
+		memmove(&ks->keys[i], &ks->keys[i + 1],
+		    (ks->n - i - 1) * sizeof(ks->keys[0]));
+	ks->n--;
+	if (i < ks->checked)
+		ks->checked--;
 }
 
 /* "<32 hex digits>.key" */
@@ -143,44 +208,57 @@ name_is_key_file(const char *name)
 	    strspn(name, "0123456789abcdef") == CMPD_KEY_ID_LEN;
 }
 
-/* Reads and describes one key file of the directory into *out. */
+/*
+ * Reads key k's file: the file must hold the key its name says. The entry
+ * gets the key's type, SPKI and the file's time; *out (if not NULL) the
+ * private key.
+ */
 static cmpd_err
-scan_one(struct kw_keystore *ks, const char *name, struct kw_key *out,
+key_read(struct kw_keystore *ks, struct kw_key *k, EVP_PKEY **out,
     struct kw_why *why)
 {
-	struct kw_key k = { .type = CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
+	char name[CMPD_KEY_ID_LEN + sizeof(KW_KEY_SUFFIX)];
+	struct kw_key now = { .type = CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
 	EVP_PKEY *pkey = NULL;
-	int64_t mtime = 0;
 	struct kw_why reason;
+	int64_t mtime = 0;
 	cmpd_err rv;
 
-	if (!name_is_key_file(name)) {
-		kw_why_set(
-		    why, "%s/%s: not named <key id>.key", ks->name, name);
-		return CMPD_EINVAL;
-	}
+	snprintf(name, sizeof(name), "%s" KW_KEY_SUFFIX, k->id);
 	rv = kw_keyfile_read(ks->dec, ks->dir, name, &pkey, &mtime, why);
 	if (rv != CMPD_OK) {
 		why_name(ks, why);
 		return rv;
 	}
-	rv = kw_key_describe(pkey, &k, &reason);
-	EVP_PKEY_free(pkey);
-	if (rv != CMPD_OK) {
+	if ((rv = kw_key_describe(pkey, &now, &reason)) != CMPD_OK)
 		kw_why_set(why, "%s/%s: %s", ks->name, name, reason.text);
-		return rv;
-	}
-	if (strncmp(name, k.id, CMPD_KEY_ID_LEN) != 0) {
+	else if (key_read_yet(k) &&
+	    (now.spki_len != k->spki_len ||
+	        memcmp(now.spki, k->spki, k->spki_len) != 0))
+		/* The file was replaced behind our back: never sign with
+		 * a key that is not the one the broker and the CA know. */
+		rv = CMPD_EIO,
+		kw_why_set(
+		    why, "%s/%s no longer holds key %s", ks->name, name, k->id);
+	else if (strcmp(now.id, k->id) != 0)
+		rv = CMPD_EINVAL,
 		kw_why_set(why,
-		    "%s/%s: holds key %s, not the key its name "
-		    "says",
-		    ks->name, name, k.id);
-		kw_key_fini(&k);
-		return CMPD_EINVAL;
+		    "%s/%s: holds key %s, not the key its "
+		    "name says",
+		    ks->name, name, now.id);
+	if (rv == CMPD_OK && !key_read_yet(k)) {
+		k->type = now.type;
+		k->spki = now.spki;
+		k->spki_len = now.spki_len;
+		k->created = mtime;
+		now.spki = NULL;
 	}
-	k.created = mtime;
-	*out = k;
-	return CMPD_OK;
+	kw_key_fini(&now);
+	if (rv == CMPD_OK && out != NULL)
+		*out = pkey;
+	else
+		EVP_PKEY_free(pkey);
+	return rv;
 }
 
 static int
@@ -191,7 +269,9 @@ name_is_ignored(const char *name)
 }
 
 /*
- * Indexes every key file. Entries are appended and sorted once at the end:
+ * Indexes every key file by its name; the files themselves are read when
+ * a key is first used or by kw_keystore_check, so a store of 10,000 keys
+ * opens in milliseconds. Entries are appended and sorted once at the end:
  * inserting 10,000 keys one by one would move the array 10,000 times.
  */
 static cmpd_err
@@ -199,7 +279,6 @@ keystore_scan(struct kw_keystore *ks)
 {
 	DIR *d = opendir(ks->dir);
 	struct dirent *de;
-	struct kw_why why;
 	size_t skipped = 0;
 
 	if (d == NULL) {
@@ -208,19 +287,30 @@ keystore_scan(struct kw_keystore *ks)
 		return CMPD_EIO;
 	}
 	while ((de = readdir(d)) != NULL) {
+		struct kw_key *k;
+		struct stat st;
+
 		if (name_is_ignored(de->d_name))
 			continue;
+		if (!name_is_key_file(de->d_name)) {
+			log_err("key store: skipped %s/%s: not named <key "
+			        "id>.key",
+			    ks->name, de->d_name);
+			skipped++;
+			continue;
+		}
 		if (keystore_grow(ks) != CMPD_OK) {
 			closedir(d);
 			return CMPD_ENOMEM;
 		}
-		if (scan_one(ks, de->d_name, &ks->keys[ks->n], &why) ==
-		    CMPD_OK) {
-			ks->n++;
-			continue;
-		}
-		log_err("key store: skipped %s", why.text);
-		skipped++;
+		k = &ks->keys[ks->n++];
+		*k =
+		    (struct kw_key){ .type =
+			                 CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
+		memcpy(k->id, de->d_name, CMPD_KEY_ID_LEN);
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) ==
+		    0)
+			k->created = st.st_mtim.tv_sec;
 	}
 	closedir(d);
 	if (ks->n > 1)
@@ -289,40 +379,22 @@ cmpd_err
 kw_keystore_load(
     struct kw_keystore *ks, const char *id, EVP_PKEY **out, struct kw_why *why)
 {
-	const struct kw_key *k = kw_keystore_find(ks, id);
-	struct kw_key now = { .type = CMPD__KEY_TYPE__KEY_TYPE_UNSPECIFIED };
-	char name[CMPD_KEY_ID_LEN + sizeof(KW_KEY_SUFFIX)];
-	EVP_PKEY *pkey = NULL;
-	int64_t mtime;
+	int found;
+	size_t i = keystore_pos(ks, id, &found);
+	int first;
 	cmpd_err rv;
 
-	if (k == NULL) {
+	if (!found) {
 		kw_why_set(why, "key %s is not in the key store", id);
 		return CMPD_ENOENT;
 	}
-	snprintf(name, sizeof(name), "%s" KW_KEY_SUFFIX, k->id);
-	rv = kw_keyfile_read(ks->dec, ks->dir, name, &pkey, &mtime, why);
-	if (rv != CMPD_OK) {
-		why_name(ks, why);
-		return rv;
+	first = !key_read_yet(&ks->keys[i]);
+	rv = key_read(ks, &ks->keys[i], out, why);
+	if (rv != CMPD_OK && first) {
+		log_err("key store: skipped %s", why->text);
+		keystore_remove(ks, i);
 	}
-	/* The file might have been replaced behind our back: never sign
-	 * with a key that is not the one the broker and the CA know. */
-	rv = kw_key_describe(pkey, &now, why);
-	if (rv == CMPD_OK &&
-	    (now.spki_len != k->spki_len ||
-	        memcmp(now.spki, k->spki, k->spki_len) != 0)) {
-		kw_why_set(
-		    why, "%s/%s no longer holds key %s", ks->name, name, id);
-		rv = CMPD_EIO;
-	}
-	kw_key_fini(&now);
-	if (rv != CMPD_OK) {
-		EVP_PKEY_free(pkey);
-		return rv;
-	}
-	*out = pkey;
-	return CMPD_OK;
+	return rv;
 }
 
 cmpd_err
@@ -395,11 +467,7 @@ kw_keystore_delete(struct kw_keystore *ks, const char *id, struct kw_why *why)
 		kw_why_set(why, "cannot remove %s: %s", path, strerror(errno));
 		return CMPD_EIO;
 	}
-	kw_key_fini(&ks->keys[i]);
-	if (i + 1 < ks->n)
-		memmove(&ks->keys[i], &ks->keys[i + 1],
-		    (ks->n - i - 1) * sizeof(ks->keys[0]));
-	ks->n--;
+	keystore_remove(ks, i);
 	if ((e = dir_sync(ks->dir)) != 0) {
 		kw_why_set(why, "removed %s but cannot flush %s: %s", path,
 		    ks->dir, strerror(e));

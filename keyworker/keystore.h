@@ -19,9 +19,10 @@ struct kw_keystore;
 
 /*
  * Creates or accepts dir (mode 0700), removes leftovers of interrupted
- * writes and indexes every key file. A file that is corrupt, truncated,
- * misnamed, a link, or readable by others is logged with its path and the
- * reason and left out; the other keys stay usable.
+ * writes and indexes every key file by name. A misnamed file is logged and
+ * left out at once; a file that is corrupt, truncated, a link, or readable
+ * by others when it is first read (kw_keystore_find, _load, _check); the
+ * other keys stay usable.
  */
 cmpd_err kw_keystore_open(const char *dir, struct kw_keystore **out);
 
@@ -33,13 +34,30 @@ void kw_keystore_free(struct kw_keystore *ks);
 const char *kw_keystore_dir(const struct kw_keystore *ks);
 
 /*
- * The index, in id order. Entries stay valid until the next add, store or
- * delete.
+ * The index, in id order. An entry's id and created are known from the
+ * file's name and time; its type and SPKI (spki NULL until then) once the
+ * file was read. Entries stay valid until the next find, add, store,
+ * load, check or delete.
  */
 size_t kw_keystore_count(const struct kw_keystore *ks);
 const struct kw_key *kw_keystore_at(const struct kw_keystore *ks, size_t i);
-const struct kw_key *kw_keystore_find(
-    const struct kw_keystore *ks, const char *id);
+
+/*
+ * Key id, read from its file if it was not yet; NULL if the store has no
+ * such key or its file turns out unusable (logged, and the key leaves the
+ * index).
+ */
+const struct kw_key *kw_keystore_find(struct kw_keystore *ks, const char *id);
+
+/* 1 if id is in the index (its file not read). */
+int kw_keystore_has(const struct kw_keystore *ks, const char *id);
+
+/*
+ * Reads up to max key files not read yet, leaving out (and logging) the
+ * unusable ones. Returns 1 while some remain. The keyworker calls it a
+ * few keys at a time while idle after startup.
+ */
+int kw_keystore_check(struct kw_keystore *ks, size_t max);
 
 /*
  * Adds a key whose file is written to the index. On success the index owns

@@ -35,6 +35,7 @@ enum kw_handle {
 	KW_H_BROKER_WATCH = 1 << 3,
 	KW_H_SIGNER_WATCH = 1 << 4,
 	KW_H_RETRY = 1 << 5,
+	KW_H_CHECK = 1 << 6,
 };
 
 /* A reply the broker link could not take yet (serve.c). */
@@ -68,6 +69,9 @@ struct kw {
 	 * first, and the timer that offers them again. */
 	STAILQ_HEAD(, kw_out) outbox;
 	uv_timer_t retry;
+	/* Reads the key files the store indexed by name, a few per turn
+	 * of the loop while it has nothing else to do. */
+	uv_idle_t check;
 	int outbox_waiting; /* the link was full; logged once */
 	int stopping;
 	int status; /* exit status once stopping */

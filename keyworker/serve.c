@@ -219,6 +219,10 @@ kw_init(struct kw *kw)
 		return CMPD_EIO;
 	kw->retry.data = kw;
 	kw->handles |= KW_H_RETRY;
+	if (uv_idle_init(&kw->loop, &kw->check) != 0)
+		return CMPD_EIO;
+	kw->check.data = kw;
+	kw->handles |= KW_H_CHECK;
 	return kw_grants_new(&kw->grants);
 }
 
@@ -260,6 +264,18 @@ kw_sockets_open(struct kw *kw, const char *broker_url, const char *signer_url)
 	return cmpd_ipc_listen(kw->signer, signer_url, CMPD_IPC_MAX_SIGN, 0600);
 }
 
+/* Each turn reads a millisecond or two of key files. */
+#define KW_CHECK_BATCH 16
+
+static void
+check_cb(uv_idle_t *h)
+{
+	struct kw *kw = h->data;
+
+	if (!kw_keystore_check(kw->ks, KW_CHECK_BATCH))
+		uv_idle_stop(h);
+}
+
 int
 kw_serve(struct kw *kw)
 {
@@ -273,7 +289,8 @@ kw_serve(struct kw *kw)
 		return KW_EXIT_FAIL;
 	kw->handles |= KW_H_SIGNER_WATCH;
 	if (uv_signal_start(&kw->sigterm, signal_cb, SIGTERM) != 0 ||
-	    uv_signal_start(&kw->sigint, signal_cb, SIGINT) != 0)
+	    uv_signal_start(&kw->sigint, signal_cb, SIGINT) != 0 ||
+	    uv_idle_start(&kw->check, check_cb) != 0)
 		return KW_EXIT_FAIL;
 	/* The broker may have gone before the loop ran. */
 	uv_async_send(&kw->wake);
@@ -295,6 +312,8 @@ kw_handles_close(struct kw *kw)
 		uv_close((uv_handle_t *)&kw->sigint, NULL);
 	if (kw->handles & KW_H_RETRY)
 		uv_close((uv_handle_t *)&kw->retry, NULL);
+	if (kw->handles & KW_H_CHECK)
+		uv_close((uv_handle_t *)&kw->check, NULL);
 	if (kw->handles & KW_H_WAKE) {
 		/* After this no nng thread touches the handle. */
 		uv_mutex_lock(&kw->wake_lock);

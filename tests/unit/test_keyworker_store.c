@@ -97,7 +97,7 @@ check_rsa_exponent(EVP_PKEY *pkey)
 /* A fresh store over the same directory: same ids, types and SPKIs, and
  * each private key loads and matches its public key. */
 static void
-check_reload(const struct fixture *f, const struct kw_keystore *ks,
+check_reload(const struct fixture *f, struct kw_keystore *ks,
     char ids[6][CMPD_KEY_ID_LEN + 1])
 {
 	struct kw_keystore *again = NULL;
@@ -289,6 +289,10 @@ test_bad_files_reported_and_skipped(void **state)
 	snprintf(path, sizeof(path), "%s/log", f->tmp);
 	saved = kwt_stderr_begin(path);
 	assert_int_equal(kw_keystore_open(f->keys, &ks), CMPD_OK);
+	/* Opening indexes names only; checking reads every file. */
+	assert_int_equal(kw_keystore_count(ks), 8);
+	assert_int_equal(kw_keystore_check(ks, 2), 1);
+	assert_int_equal(kw_keystore_check(ks, SIZE_MAX), 0);
 	log = kwt_stderr_end(saved, path);
 
 	assert_int_equal(kw_keystore_count(ks), 2);
