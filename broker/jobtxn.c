@@ -12,6 +12,7 @@
 #include "keyid.h"
 #include "log.h"
 #include "util.h"
+#include "x509fast.h"
 
 /* The key and certificates that sign a job's messages, if a key does. */
 struct signer {
@@ -26,8 +27,7 @@ struct signer {
 cmpd_err
 job_cert_spki(const ProtobufCBinaryData *cert, ProtobufCBinaryData *out)
 {
-	const unsigned char *p = cert->data;
-	X509 *x = d2i_X509(NULL, &p, (long)cert->len);
+	X509 *x = cmpd_x509_fields(cert->data, cert->len);
 	unsigned char *der = NULL;
 	int len =
 	    x != NULL ? i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der) : -1;

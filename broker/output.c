@@ -7,15 +7,18 @@
 
 #include "fileio.h"
 #include "log.h"
+#include "x509fast.h"
 
-/* Appends the PEM form of each DER certificate to b. */
+/* Appends the PEM form of each DER certificate to b: the DER as it came,
+ * once it reads as a certificate. */
 static int
 pem_append(BIO *b, const ProtobufCBinaryData *der, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		const unsigned char *p = der[i].data;
-		X509 *x = d2i_X509(NULL, &p, (long)der[i].len);
-		int ok = x != NULL && PEM_write_bio_X509(b, x) == 1;
+		X509 *x = cmpd_x509_fields(der[i].data, der[i].len);
+		int ok = x != NULL &&
+		    PEM_write_bio(b, PEM_STRING_X509, "", der[i].data,
+		        (long)der[i].len) > 0;
 
 		X509_free(x);
 		if (!ok)

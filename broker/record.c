@@ -6,6 +6,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "x509fast.h"
 #include "x509text.h"
 
 static int
@@ -186,8 +187,7 @@ cert_fill(Cmpd__CertRecord *c, const Cmpd__Job *job, X509 *x)
 cmpd_err
 rec_cert_fill(Cmpd__CertRecord *c, const Cmpd__Job *job)
 {
-	const unsigned char *p = job->cert.data;
-	X509 *x = d2i_X509(NULL, &p, (long)job->cert.len);
+	X509 *x = cmpd_x509_fields(job->cert.data, job->cert.len);
 	cmpd_err rv;
 
 	if (x == NULL) {
