@@ -2,7 +2,7 @@
  * cmpd-bench: the figures of issue 7, from one run on this machine.
  *
  *   cmpd-bench [--n N] [--key ec-p256|rsa2048|ed25519] [--pool SPEC]
- *              [--ca-threads N] [--bin DIR] [--keep]
+ *              [--ca-threads N] [--bin DIR] [--keep] [--cmpd-only]
  *   cmpd-bench --scale [--waiting N] [--tracked N] [--conc N] ...
  *
  * Starts a test PKI, cmpd-testca and cmpd in a private directory, then
@@ -30,6 +30,7 @@ struct args {
 	unsigned ca_threads;
 	int keep;
 	int scale;
+	int cmpd_only; /* only cmpd's series, without targets (profiling) */
 	size_t waiting, tracked;
 	unsigned conc;
 };
@@ -43,6 +44,7 @@ usage(void)
 	fprintf(stderr,
 	    "usage: cmpd-bench [--n N] [--key ec-p256|rsa2048|ed25519] "
 	    "[--pool SPEC] [--ca-threads N] [--bin DIR] [--keep]\n"
+	    "                  [--cmpd-only]\n"
 	    "       cmpd-bench --scale [--waiting N] [--tracked N] "
 	    "[--conc N] [--bin DIR] [--keep]\n");
 }
@@ -62,7 +64,8 @@ args_parse(int argc, char **argv, struct args *a)
 		{ "bin", 1, NULL, 'b' }, { "ca-threads", 1, NULL, 't' },
 		{ "keep", 0, NULL, 'K' }, { "scale", 0, NULL, 's' },
 		{ "waiting", 1, NULL, 'w' }, { "tracked", 1, NULL, 'r' },
-		{ "conc", 1, NULL, 'c' }, { NULL, 0, NULL, 0 } };
+		{ "conc", 1, NULL, 'c' }, { "cmpd-only", 0, NULL, 'o' },
+		{ NULL, 0, NULL, 0 } };
 	int c;
 
 	*a = (struct args){ .n = 200,
@@ -92,6 +95,8 @@ args_parse(int argc, char **argv, struct args *a)
 			a->tracked = strtoul(optarg, NULL, 10);
 		else if (c == 'c')
 			a->conc = (unsigned)strtoul(optarg, NULL, 10);
+		else if (c == 'o')
+			a->cmpd_only = 1;
 		else
 			return -1;
 	}
@@ -297,6 +302,15 @@ bench_main(struct bench_world *w, const struct args *a)
 	    strcmp(a->key, "rsa2048") == 0 ? "made before the clock runs"
 	                                   : "fresh, timed");
 	fflush(stdout);
+	if (a->cmpd_only) {
+		if (series_cmpd(w, a, &r[0]) != 0)
+			return -1;
+		for (int i = 0; i < 2; i++) {
+			result_print(&r[i], 1);
+			result_machine(&r[i]);
+		}
+		return 0;
+	}
 	if (series_cmpd(w, a, &r[0]) != 0 || series_ossl(w, a, &r[2]) != 0 ||
 	    series_cli(w, a, &r[4]) != 0) {
 		fprintf(stderr, "cmpd-bench: a series failed\n");
