@@ -45,7 +45,8 @@ struct keygen {
 	uint64_t id;
 	Cmpd__KeyType type;
 	char job_id[CMPD_JOB_ID_LEN + 1];
-	EVP_PKEY *pooled; /* a key of the pool, or NULL: generate one */
+	EVP_PKEY *pkey; /* from the pool, or NULL: generate one */
+	int pooled;
 	cmpd_err rv;
 	struct kw_key key;
 	struct kw_why why;
@@ -58,11 +59,11 @@ keygen_work_cb(uv_work_t *w)
 
 	/* A pooled key is stored only now that a job has it, durably
 	 * before the broker hears of it, like a key generated here. */
-	if (g->pooled != NULL)
-		g->rv = kw_keygen_store(g->dir, g->pooled, &g->key, &g->why);
-	else
-		g->rv =
-		    kw_keygen_run(g->dir, g->type, g->job_id, &g->key, &g->why);
+	g->rv = g->pkey != NULL
+	    ? CMPD_OK
+	    : kw_key_generate(g->type, g->job_id, &g->pkey, &g->why);
+	if (g->rv == CMPD_OK)
+		g->rv = kw_keygen_store(g->dir, g->pkey, &g->key, &g->why);
 	/* libuv's pool threads live as long as the process and never run
 	 * OpenSSL's thread-exit cleanup: free this thread's OpenSSL state
 	 * (its random generators) now. The next use makes it again. */
@@ -84,9 +85,11 @@ keygen_reply(struct kw *kw, struct keygen *g)
 		reply_error(kw, g->id, rv, "the new key cannot be indexed");
 		return;
 	}
+	/* The job's grant loads it in a moment. */
+	kw_keystore_keep(kw->ks, id, g->pkey);
 	k = kw_keystore_find(kw->ks, id);
 	log_info("job %s: %s %s key %s", g->job_id,
-	    g->pooled != NULL ? "took from the pool" : "generated",
+	    g->pooled ? "took from the pool" : "generated",
 	    kw_key_type_name(k->type), k->id);
 	keyinfo_fill(&ki, k);
 	rep.key = &ki;
@@ -109,7 +112,7 @@ keygen_after_cb(uv_work_t *w, int status)
 	else
 		keygen_reply(g->kw, g);
 	kw_key_fini(&g->key);
-	EVP_PKEY_free(g->pooled);
+	EVP_PKEY_free(g->pkey);
 	free(g);
 }
 
@@ -146,12 +149,13 @@ handle_generate(struct kw *kw, const cmpd_env *req)
 	g->type = r->type;
 	cmpd_strlcpy(g->job_id, cmpd_str_set(r->job_id) ? r->job_id : "-",
 	    sizeof(g->job_id));
-	g->pooled = kw_pool_take(kw->pool, r->type);
+	g->pkey = kw_pool_take(kw->pool, r->type);
+	g->pooled = g->pkey != NULL;
 	if (uv_queue_work(
 	        &kw->loop, &g->work, keygen_work_cb, keygen_after_cb) != 0) {
 		reply_error(kw, req->id, CMPD_EINTERNAL,
 		    "key generation cannot be queued");
-		EVP_PKEY_free(g->pooled);
+		EVP_PKEY_free(g->pkey);
 		free(g);
 	}
 }

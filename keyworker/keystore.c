@@ -15,6 +15,20 @@
 
 #define KW_KEY_SUFFIX ".key"
 
+/*
+ * Private keys kept in memory after use: a job's new key from its
+ * generation to its last signature, the supplier's key across jobs. A
+ * key read from its file costs a decoder run and an SPKI check each time
+ * (a fifth of the keyworker's CPU per enrollment).
+ */
+#define KW_CACHE_MAX 64
+
+struct kw_cached {
+	char id[CMPD_KEY_ID_LEN + 1];
+	EVP_PKEY *pkey; /* NULL: free slot */
+	uint64_t used;  /* for evicting the least recently used */
+};
+
 struct kw_keystore {
 	char *dir;
 	char *name; /* dir as a person knows it, for messages */
@@ -23,7 +37,46 @@ struct kw_keystore {
 	size_t n;
 	size_t cap;
 	size_t checked; /* keys[0..checked) were read (kw_keystore_check) */
+	struct kw_cached cache[KW_CACHE_MAX];
+	uint64_t uses;
 };
+
+static struct kw_cached *
+cache_find(struct kw_keystore *ks, const char *id)
+{
+	for (size_t i = 0; i < KW_CACHE_MAX; i++)
+		if (ks->cache[i].pkey != NULL &&
+		    strcmp(ks->cache[i].id, id) == 0)
+			return &ks->cache[i];
+	return NULL;
+}
+
+static void
+cache_drop(struct kw_cached *c)
+{
+	EVP_PKEY_free(c->pkey);
+	memset(c, 0, sizeof(*c));
+}
+
+void
+kw_keystore_keep(struct kw_keystore *ks, const char *id, EVP_PKEY *pkey)
+{
+	struct kw_cached *c = cache_find(ks, id), *lru = &ks->cache[0];
+
+	if (c == NULL) {
+		for (size_t i = 0; i < KW_CACHE_MAX && lru->pkey != NULL; i++)
+			if (ks->cache[i].pkey == NULL ||
+			    ks->cache[i].used < lru->used)
+				lru = &ks->cache[i];
+		if (EVP_PKEY_up_ref(pkey) != 1)
+			return;
+		cache_drop(lru);
+		c = lru;
+		cmpd_strlcpy(c->id, id, sizeof(c->id));
+		c->pkey = pkey;
+	}
+	c->used = ++ks->uses;
+}
 
 const char *
 kw_keystore_dir(const struct kw_keystore *ks)
@@ -360,6 +413,8 @@ kw_keystore_free(struct kw_keystore *ks)
 		return;
 	for (size_t i = 0; i < ks->n; i++)
 		kw_key_fini(&ks->keys[i]);
+	for (size_t i = 0; i < KW_CACHE_MAX; i++)
+		cache_drop(&ks->cache[i]);
 	free(ks->keys);
 	kw_keydec_free(ks->dec);
 	free(ks->dir);
@@ -381,6 +436,7 @@ kw_keystore_load(
 {
 	int found;
 	size_t i = keystore_pos(ks, id, &found);
+	struct kw_cached *c;
 	int first;
 	cmpd_err rv;
 
@@ -388,12 +444,20 @@ kw_keystore_load(
 		kw_why_set(why, "key %s is not in the key store", id);
 		return CMPD_ENOENT;
 	}
+	if ((c = cache_find(ks, id)) != NULL && key_read_yet(&ks->keys[i]) &&
+	    EVP_PKEY_up_ref(c->pkey) == 1) {
+		c->used = ++ks->uses;
+		*out = c->pkey;
+		return CMPD_OK;
+	}
 	first = !key_read_yet(&ks->keys[i]);
 	rv = key_read(ks, &ks->keys[i], out, why);
 	if (rv != CMPD_OK && first) {
 		log_err("key store: skipped %s", why->text);
 		keystore_remove(ks, i);
 	}
+	if (rv == CMPD_OK)
+		kw_keystore_keep(ks, id, *out);
 	return rv;
 }
 
@@ -457,6 +521,7 @@ kw_keystore_delete(struct kw_keystore *ks, const char *id, struct kw_why *why)
 	char path[4096];
 	int found, e;
 	size_t i = keystore_pos(ks, id, &found);
+	struct kw_cached *c;
 
 	if (!found) {
 		kw_why_set(why, "key %s is not in the key store", id);
@@ -468,6 +533,8 @@ kw_keystore_delete(struct kw_keystore *ks, const char *id, struct kw_why *why)
 		return CMPD_EIO;
 	}
 	keystore_remove(ks, i);
+	if ((c = cache_find(ks, id)) != NULL)
+		cache_drop(c);
 	if ((e = dir_sync(ks->dir)) != 0) {
 		kw_why_set(why, "removed %s but cannot flush %s: %s", path,
 		    ks->dir, strerror(e));

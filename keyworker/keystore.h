@@ -66,11 +66,19 @@ int kw_keystore_check(struct kw_keystore *ks, size_t max);
 cmpd_err kw_keystore_add(struct kw_keystore *ks, struct kw_key *key);
 
 /*
- * Reads the private key id from its file and checks that it is still the
- * key the index describes. The caller owns *out.
+ * The private key id: kept in memory, or read from its file, which must
+ * still hold the key the index describes. The caller owns *out (a
+ * reference).
  */
 cmpd_err kw_keystore_load(
     struct kw_keystore *ks, const char *id, EVP_PKEY **out, struct kw_why *why);
+
+/*
+ * Keeps pkey (a reference), the private key of id, in memory so that
+ * loading id needs no file: the key store keeps the keys used last. A
+ * key read by kw_keystore_load is kept too.
+ */
+void kw_keystore_keep(struct kw_keystore *ks, const char *id, EVP_PKEY *pkey);
 
 /*
  * Stores pkey (an imported key): writes its file and indexes it. A key
