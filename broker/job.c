@@ -50,8 +50,8 @@ job_profile(const struct job *job)
  * Moves job to state and commits the record before anything depends on
  * the new state. A commit that fails leaves the job where it was.
  */
-cmpd_err
-job_transition(struct job *job, Cmpd__JobState to)
+static cmpd_err
+job_move(struct job *job, Cmpd__JobState to, int commit)
 {
 	Cmpd__JobState from = job->rec->state;
 	cmpd_err rv;
@@ -66,6 +66,11 @@ job_transition(struct job *job, Cmpd__JobState to)
 	job->rec->updated = cmpd_time_now();
 	if (to == S(DONE))
 		return CMPD_OK; /* committed with what the job changed */
+	if (!commit) {
+		log_info("job %s: %s", job->rec->id, job_state_name(to));
+		api_job_changed(job->b->api, job->rec);
+		return CMPD_OK;
+	}
 	if ((rv = store_job_put(job->b->store, job->rec)) != CMPD_OK) {
 		job->rec->state = from;
 		return rv;
@@ -73,6 +78,25 @@ job_transition(struct job *job, Cmpd__JobState to)
 	log_info("job %s: %s", job->rec->id, job_state_name(to));
 	api_job_changed(job->b->api, job->rec);
 	return CMPD_OK;
+}
+
+cmpd_err
+job_transition(struct job *job, Cmpd__JobState to)
+{
+	return job_move(job, to, 1);
+}
+
+/*
+ * Moves job to state for the clients to see, leaving the commit to the
+ * job's next one: for the moves a crash may forget, since the job then
+ * starts from its stored state and comes the same way again (generating a
+ * key, starting its transaction: the key sweep removes a key made for
+ * nothing). An enrollment needs two commits fewer.
+ */
+static void
+job_transition_soft(struct job *job, Cmpd__JobState to)
+{
+	job_move(job, to, 0);
 }
 
 static void
@@ -398,11 +422,8 @@ job_grant(struct job *job)
 {
 	cmpd_err rv;
 
-	if (job_transition(job, S(RUNNING)) != CMPD_OK) {
-		job_fail(job, CMPD_EIO, NULL, "cannot store the job: %s",
-		    store_strerror(job->b->store));
-		return;
-	}
+	/* Committed with the first answer the transaction keeps. */
+	job_transition_soft(job, S(RUNNING));
 	if ((rv = job_send_grant(job, job_grant_cb)) != CMPD_OK)
 		job_fail(job, rv, NULL, "cannot reach the keyworker");
 }
@@ -523,12 +544,7 @@ job_run(struct job *job)
 		env.body_case = CMPD__ENVELOPE__BODY_KEY_LIST_REQ;
 		env.key_list_req = &find;
 	} else {
-		if (job_transition(job, S(KEYGEN)) != CMPD_OK) {
-			job_fail(job, CMPD_EIO, NULL,
-			    "cannot store the job: %s",
-			    store_strerror(job->b->store));
-			return;
-		}
+		job_transition_soft(job, S(KEYGEN));
 		gen.type = job->rec->key_type;
 		gen.job_id = job->rec->id;
 		env.body_case = CMPD__ENVELOPE__BODY_KEY_GENERATE_REQ;
