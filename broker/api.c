@@ -1,7 +1,6 @@
 #include "api_int.h"
 #include "keysweep.h"
 
-#include <nng/protocol/reqrep0/rep.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +9,7 @@
 #include "event.h"
 #include "health.h"
 #include "hook.h"
-#include "ipcwatch.h"
+#include "ipc.h"
 #include "job.h"
 #include "keyid.h"
 #include "log.h"
@@ -19,7 +18,6 @@
 #define API_MAGIC 0x61706931u /* "api1" */
 #define API_ADMIN 1u          /* only administrators may ask */
 #define MAX_SANS  64
-#define SENDBUF   1024
 
 struct waiter {
 	struct waiter *next;
@@ -44,6 +42,7 @@ request_free(struct request *r)
 	if (r == NULL)
 		return;
 	nng_msg_free(r->msg);
+	api_conn_release(r->conn);
 	free(r);
 }
 
@@ -51,16 +50,34 @@ request_free(struct request *r)
 void
 api_reply(struct request *r, cmpd_env *env)
 {
+	nng_msg *msg = NULL;
+
 	env->id = r->id;
-	cmpd_ipc_send(r->api->sock, env, r->msg);
+	/* The reply repeats the request's backtrace before its body. */
+	if (cmpd_ipc_pack(env, &msg) != CMPD_OK ||
+	    nng_msg_header_append(
+	        msg, nng_msg_header(r->msg), nng_msg_header_len(r->msg)) != 0) {
+		log_warn(
+		    "cannot send %s: out of memory", cmpd_env_body_name(env));
+		nng_msg_free(msg);
+	} else {
+		api_conn_send(r->conn, msg);
+	}
 	request_free(r);
 }
 
 void
 api_reply_error(struct request *r, cmpd_err code, const char *text)
 {
-	cmpd_ipc_send_error(r->api->sock, r->id, code, text, r->msg);
-	request_free(r);
+	Cmpd__Error e = CMPD__ERROR__INIT;
+	cmpd_env env;
+
+	cmpd_env_init(&env, r->id);
+	e.code = (Cmpd__ErrorCode)code;
+	e.message = (char *)(text != NULL ? text : cmpd_strerror(code));
+	env.body_case = CMPD__ENVELOPE__BODY_ERROR;
+	env.error = &e;
+	api_reply(r, &env);
 }
 
 static void
@@ -569,10 +586,10 @@ is_admin(const struct config *cfg, uint32_t uid)
 
 /* A client that sends what it may not send loses its connection. */
 static void
-api_drop(nng_msg *msg, uint32_t uid, const char *why)
+api_drop(struct api_conn *c, nng_msg *msg, uint32_t uid, const char *why)
 {
 	log_warn("client uid %u: %s; connection dropped", uid, why);
-	nng_pipe_close(nng_msg_get_pipe(msg));
+	api_conn_drop(c);
 	nng_msg_free(msg);
 }
 
@@ -593,30 +610,19 @@ api_dispatch(
 		api_reply_error(r, rv, err[0] ? err : cmpd_strerror(rv));
 }
 
-static void
-api_recv_cb(void *arg, nng_msg *msg)
+void
+api_request(
+    struct api *a, struct api_conn *c, uint32_t uid, uint32_t gid, nng_msg *msg)
 {
-	struct api *a = arg;
 	const struct api_handler *h;
 	struct request *r;
 	cmpd_env *env = NULL;
-	uint32_t uid = (uint32_t)-1, gid = (uint32_t)-1;
 
 	CMPD_MAGIC_CHECK(a, API_MAGIC);
-	/*
-	 * No credentials: the client has gone already. Its pipe is not
-	 * closed again here: closing a pipe nng is tearing down left its
-	 * socket in nng 1.5.2's poller, which then spun on the hang-up.
-	 */
-	if (cmpd_ipc_peer_cred(nng_msg_get_pipe(msg), &uid, &gid) != 0) {
-		log_info("a client left before its request was read");
-		nng_msg_free(msg);
-		return;
-	}
 	if (cmpd_ipc_unpack(msg, CMPD_IPC_MAX_CLIENT_REQ, &env) != CMPD_OK)
-		return api_drop(msg, uid, "malformed request");
+		return api_drop(c, msg, uid, "malformed request");
 	if ((h = api_handler_find(env->body_case)) == NULL) {
-		api_drop(msg, uid, cmpd_env_body_name(env));
+		api_drop(c, msg, uid, cmpd_env_body_name(env));
 		cmpd_ipc_free(env);
 		return;
 	}
@@ -626,6 +632,8 @@ api_recv_cb(void *arg, nng_msg *msg)
 		return;
 	}
 	r->api = a;
+	r->conn = c;
+	api_conn_hold(c);
 	r->msg = msg;
 	r->id = env->id;
 	r->uid = uid;
@@ -658,37 +666,28 @@ cmpd_err
 api_start(struct broker *b, struct api **out)
 {
 	struct api *a = calloc(1, sizeof(*a));
-	int rv;
+	cmpd_err rv;
 
 	if (a == NULL)
 		return CMPD_ENOMEM;
 	a->magic = API_MAGIC;
 	a->b = b;
-	if ((rv = nng_rep0_open_raw(&a->sock)) != 0 ||
-	    (rv = nng_socket_set_int(a->sock, NNG_OPT_SENDBUF, SENDBUF)) != 0) {
-		log_err("client socket: %s", nng_strerror(rv));
-		free(a);
-		return CMPD_EIO;
-	}
 	/* Sequence numbers of a later run are larger: see event.h. */
 	if (events_new(b, EVENT_RING_SIZE, (uint64_t)cmpd_time_now() * 1000000u,
 	        &a->events) != CMPD_OK ||
 	    health_start(b, a->events, &a->health) != CMPD_OK) {
 		log_err("out of memory for events");
-		nng_close(a->sock);
 		events_free(a->events);
 		free(a);
 		return CMPD_ENOMEM;
 	}
-	if (cmpd_ipc_listen(a->sock, b->cfg->socket_url,
-	        CMPD_IPC_MAX_CLIENT_REQ, (int)b->cfg->socket_mode) != CMPD_OK ||
-	    cmpd_ipc_watch_start(b->loop, &a->watch, a->sock, api_recv_cb, a) !=
-	        CMPD_OK) {
-		nng_close(a->sock);
+	/* Clients that come before the loop runs wait in the backlog. */
+	if ((rv = api_listen(a, b->cfg->socket, b->cfg->socket_mode)) !=
+	    CMPD_OK) {
 		health_stop(a->health);
 		events_free(a->events);
 		free(a);
-		return CMPD_EIO;
+		return rv;
 	}
 	*out = a;
 	return CMPD_OK;
@@ -707,7 +706,7 @@ api_stop(struct api *a)
 	a->health = NULL;
 	events_free(a->events);
 	a->events = NULL;
-	cmpd_ipc_watch_stop(&a->watch, NULL);
+	api_listen_stop(a);
 }
 
 struct events *
@@ -727,6 +726,5 @@ api_free(struct api *a)
 {
 	if (a == NULL)
 		return;
-	nng_close(a->sock);
 	free(a);
 }

@@ -1,6 +1,7 @@
 /*
- * The client API: a raw rep0 socket (the client socket of the
- * configuration) on which libcmpd-client sends requests. Each request's
+ * The client API: the client socket of the configuration, on which
+ * libcmpd-client sends requests (nng's req0 wire protocol, served on the
+ * loop by apiconn.c rather than by nng 1.5.2: see there). Each request's
  * caller is known by the uid and gid of its ipc connection (SO_PEERCRED)
  * and checked against the profile or job it names. What a client may ask is
  * the table in api.c; a malformed request drops that client's connection.

@@ -321,16 +321,3 @@ cmpd_ipc_dial(nng_socket s, const char *url, size_t recvmax)
 	}
 	return CMPD_OK;
 }
-
-int
-cmpd_ipc_peer_cred(nng_pipe p, uint32_t *uid, uint32_t *gid)
-{
-	uint64_t u, g;
-
-	if (nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_UID, &u) != 0 ||
-	    nng_pipe_get_uint64(p, NNG_OPT_IPC_PEER_GID, &g) != 0)
-		return -1;
-	*uid = (uint32_t)u;
-	*gid = (uint32_t)g;
-	return 0;
-}

@@ -75,8 +75,5 @@ cmpd_err cmpd_ipc_listen(
 /* Sets the receive limit on s and dials url, retrying in the background. */
 cmpd_err cmpd_ipc_dial(nng_socket s, const char *url, size_t recvmax);
 
-/* The peer's effective uid and gid of an ipc pipe; -1 if unknown. */
-int cmpd_ipc_peer_cred(nng_pipe p, uint32_t *uid, uint32_t *gid);
-
 /* Maps nng's error numbers to cmpd_err. */
 cmpd_err cmpd_err_from_nng(int nng_rv);
