@@ -13,6 +13,7 @@
 #include "job.h"
 #include "keyid.h"
 #include "log.h"
+#include "record.h"
 #include "util.h"
 
 #define API_MAGIC 0x61706931u /* "api1" */
@@ -24,8 +25,23 @@ struct waiter {
 	struct request *req;
 	char job_id[CMPD_JOB_ID_LEN + 1];
 	Cmpd__JobState seen;
+	int until_end; /* answer on DONE or FAILED only, not on seen's end */
 	uv_timer_t timer;
 };
+
+static int
+job_ended(Cmpd__JobState s)
+{
+	return s == CMPD__JOB_STATE__JOB_DONE ||
+	    s == CMPD__JOB_STATE__JOB_FAILED;
+}
+
+/* Whether waiter w has what it waits for in state s. */
+static int
+waiter_served(const struct waiter *w, Cmpd__JobState s)
+{
+	return w->until_end ? job_ended(s) : s != w->seen;
+}
 
 typedef cmpd_err (*api_handler_fn)(
     struct request *r, const cmpd_env *env, char *err, size_t errlen);
@@ -80,14 +96,25 @@ api_reply_error(struct request *r, cmpd_err code, const char *text)
 	api_reply(r, &env);
 }
 
+/* A job as clients see it: without the CA answers kept for a restart. */
+static void
+job_for_client(Cmpd__Job *out, const Cmpd__Job *job)
+{
+	*out = *job;
+	out->n_txn_messages = 0;
+	out->txn_messages = NULL;
+}
+
 static void
 api_reply_job(struct request *r, const Cmpd__Job *job)
 {
 	Cmpd__JobRep rep = CMPD__JOB_REP__INIT;
+	Cmpd__Job shown;
 	cmpd_env env;
 
 	cmpd_env_init(&env, r->id);
-	rep.job = (Cmpd__Job *)job;
+	job_for_client(&shown, job);
+	rep.job = &shown;
 	env.body_case = CMPD__ENVELOPE__BODY_JOB_REP;
 	env.job_rep = &rep;
 	api_reply(r, &env);
@@ -353,6 +380,7 @@ api_wait(struct request *r, const Cmpd__JobGetReq *g)
 		return CMPD_ENOMEM;
 	w->req = r;
 	w->seen = g->seen_state;
+	w->until_end = g->until_end;
 	cmpd_strlcpy(w->job_id, g->job_id, sizeof(w->job_id));
 	w->timer.data = w;
 	uv_timer_init(r->api->b->loop, &w->timer);
@@ -395,7 +423,9 @@ api_job_get(struct request *r, const cmpd_env *env, char *err, size_t errlen)
 		snprintf(err, errlen, "no job '%s'", g->job_id);
 		return CMPD_ENOENT;
 	}
-	if (g->wait_ms > 0 && job->rec->state == g->seen_state)
+	if (g->wait_ms > 0 &&
+	    (g->until_end ? !job_ended(job->rec->state)
+	                  : job->rec->state == g->seen_state))
 		return api_wait(r, g);
 	api_reply_job(r, job->rec);
 	return CMPD_OK;
@@ -436,8 +466,12 @@ list_job_cb(void *arg, Cmpd__Job *job)
 	if (may_see_job(l->req, job) &&
 	    (!cmpd_str_set(l->profile) ||
 	        strcmp(job->profile, l->profile) == 0) &&
-	    list_add(l, job))
+	    list_add(l, job)) {
+		/* Clients do not see the CA answers kept for a restart. */
+		rec_set_bytes_list(
+		    &job->txn_messages, &job->n_txn_messages, NULL, 0);
 		return 0;
+	}
 	cmpd__job__free_unpacked(job, NULL);
 	return l->rv != CMPD_OK;
 }
@@ -654,7 +688,8 @@ api_job_changed(struct api *a, const Cmpd__Job *job)
 		return;
 	for (w = a->waiters; w != NULL; w = next) {
 		next = w->next;
-		if (strcmp(w->job_id, job->id) != 0 || w->seen == job->state)
+		if (strcmp(w->job_id, job->id) != 0 ||
+		    !waiter_served(w, job->state))
 			continue;
 		api_reply_job(w->req, job);
 		w->req = NULL;

@@ -80,6 +80,10 @@ job_commit(struct job *job, Cmpd__CertRecord **certs, size_t n, int files)
 		return rv;
 	}
 	job_transition(job, S(DONE));
+	/* A finished job resumes nothing: its kept answers (kilobytes of
+	 * CA messages) need not be written again, nor kept. */
+	rec_set_bytes_list(
+	    &job->rec->txn_messages, &job->rec->n_txn_messages, NULL, 0);
 	rv = store_job_finish(
 	    job->b->store, job->rec, (const Cmpd__CertRecord *const *)certs, n);
 	if (rv != CMPD_OK) {

@@ -96,10 +96,13 @@ job_id_check(cmpd_client *c, const char *job_id)
 	return CMPD_RESULT_OK;
 }
 
-/* One JobGetReq; with wait_ms, a long poll that ends on a state change. */
+/*
+ * One JobGetReq; with wait_ms, a long poll that ends on a state change
+ * (until_end: on the job's end).
+ */
 static cmpd_result
 job_get(cmpd_client *c, const char *job_id, uint32_t wait_ms,
-    cmpd_job_state seen, cmpd_job **out)
+    cmpd_job_state seen, int until_end, cmpd_job **out)
 {
 	Cmpd__JobGetReq get = CMPD__JOB_GET_REQ__INIT;
 	cmpd_env req;
@@ -108,6 +111,7 @@ job_get(cmpd_client *c, const char *job_id, uint32_t wait_ms,
 	get.job_id = (char *)job_id;
 	get.wait_ms = wait_ms;
 	get.seen_state = (Cmpd__JobState)seen;
+	get.until_end = until_end;
 	req.body_case = CMPD__ENVELOPE__BODY_JOB_GET_REQ;
 	req.job_get_req = &get;
 	return client_job_call(c, &req, wait_ms, out);
@@ -122,7 +126,7 @@ cmpd_job_get(cmpd_client *client, const char *job_id, cmpd_job **out)
 		return rv;
 	if (out == NULL)
 		return client_fail(client, CMPD_RESULT_INVALID, "out is NULL");
-	return job_get(client, job_id, 0, CMPD_JOB_STATE_UNKNOWN, out);
+	return job_get(client, job_id, 0, CMPD_JOB_STATE_UNKNOWN, 0, out);
 }
 
 static int
@@ -160,6 +164,8 @@ client_wait_pace(uint64_t asked, uint32_t slice)
 /*
  * Each request tells cmpd the state already seen, so cmpd answers as soon
  * as the job leaves it or the slice ends; between answers nothing runs.
+ * Without a progress callback only the end matters: cmpd answers then,
+ * and a short enrollment costs one request.
  */
 cmpd_result
 cmpd_job_wait_progress(cmpd_client *client, const char *job_id,
@@ -171,14 +177,16 @@ cmpd_job_wait_progress(cmpd_client *client, const char *job_id,
 	cmpd_job_state seen = CMPD_JOB_STATE_UNKNOWN;
 	cmpd_job *job = NULL;
 	cmpd_result rv = job_id_check(client, job_id);
-	uint32_t slice = 0;
+	int until_end = progress == NULL;
+	uint32_t slice =
+	    until_end ? client_wait_slice(timeout_ms, deadline) : 0;
 
 	if (rv == CMPD_RESULT_OK && out == NULL)
 		rv = client_fail(client, CMPD_RESULT_INVALID, "out is NULL");
 	while (rv == CMPD_RESULT_OK) {
 		uint64_t asked = cmpd_clock_ms();
 
-		rv = job_get(client, job_id, slice, seen, &job);
+		rv = job_get(client, job_id, slice, seen, until_end, &job);
 		if (rv != CMPD_RESULT_OK)
 			break;
 		if (cmpd_job_state_get(job) != seen && progress != NULL)
