@@ -54,6 +54,7 @@ static const struct option global_options[] = {
 	G("keyworker_user", set_string, keyworker_user),
 	G("networker_user", set_string, networker_user),
 	G("log_level", set_log_level, log_level),
+	G("job_retention", set_duration, job_retention),
 	G("admin_users", set_users, admin_users),
 };
 
@@ -451,6 +452,7 @@ config_load(const char *path, struct config **out, char **err)
 	if (cfg == NULL || (cfg->path = strdup(path)) == NULL)
 		goto out;
 	cfg->log_level = CMPD_LOG_INFO;
+	cfg->job_retention = 30 * 86400;
 	cfg->socket_mode = 0666;
 	p.cfg = cfg;
 	if ((p.file = fopen(path, "r")) == NULL) {

@@ -120,6 +120,7 @@ struct config {
 	char *keyworker_user; /* when root: the workers' users; NULL: root */
 	char *networker_user;
 	int log_level;
+	uint32_t job_retention; /* seconds finished jobs are kept; 0: ever */
 	mode_t socket_mode;
 	struct id_list admin_users;
 	struct profile *profiles;

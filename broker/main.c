@@ -59,6 +59,7 @@ static const Cmpd__Envelope__BodyCase networker_sends[] = {
 
 static struct broker broker;
 static uv_signal_t sig_term, sig_int, sig_hup;
+static uv_timer_t prune_timer; /* old jobs */
 static uv_timer_t shutdown_timer;
 static uint64_t shutdown_deadline;
 static int log_level_fixed = -1; /* --log-level, which a reload keeps */
@@ -262,6 +263,7 @@ shutdown_tick_cb(uv_timer_t *t)
 	close_if_open((uv_handle_t *)&sig_term);
 	close_if_open((uv_handle_t *)&sig_int);
 	close_if_open((uv_handle_t *)&sig_hup);
+	close_if_open((uv_handle_t *)&prune_timer);
 	close_if_open((uv_handle_t *)t);
 }
 
@@ -295,6 +297,34 @@ signal_cb(uv_signal_t *h, int signum)
 	uv_timer_init(b->loop, &shutdown_timer);
 	uv_timer_start(&shutdown_timer, shutdown_tick_cb, SHUTDOWN_TICK_MS,
 	    SHUTDOWN_TICK_MS);
+}
+
+/* Old finished jobs go, at startup and then every few hours. */
+#define PRUNE_EVERY_MS (6 * 3600 * 1000)
+
+static void
+prune_cb(uv_timer_t *t)
+{
+	struct broker *b = t->data;
+	int64_t before = cmpd_time_now() - (int64_t)b->cfg->job_retention;
+	int n = 0;
+
+	if (b->cfg->job_retention == 0)
+		return;
+	if (store_jobs_prune(b->store, before, &n) != CMPD_OK)
+		log_warn(
+		    "cannot delete old jobs: %s", store_strerror(b->store));
+	else if (n > 0)
+		log_info("deleted %d finished job%s older than job_retention",
+		    n, n == 1 ? "" : "s");
+}
+
+static void
+prune_start(struct broker *b)
+{
+	prune_timer.data = b;
+	uv_timer_init(b->loop, &prune_timer);
+	uv_timer_start(&prune_timer, prune_cb, 0, PRUNE_EVERY_MS);
 }
 
 static void
@@ -389,6 +419,7 @@ main(int argc, char **argv)
 	worker_start(&b->networker);
 	if (track_start(b) != CMPD_OK || job_resume_all(b) != CMPD_OK)
 		goto out;
+	prune_start(b);
 	output_check_all(b);
 	log_notice("cmpd %s serving %zu profile%s on %s", CMPD_VERSION,
 	    b->cfg->n_profiles, b->cfg->n_profiles == 1 ? "" : "s",

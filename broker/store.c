@@ -295,6 +295,26 @@ job_unpack(sqlite3_stmt *s, int col)
 }
 
 cmpd_err
+store_jobs_prune(struct store *st, int64_t before, int *n)
+{
+	sqlite3_stmt *s = NULL;
+	int ok;
+
+	ok = sqlite3_prepare_v2(st->db,
+	         "DELETE FROM jobs WHERE state IN (?, ?) AND created < ?", -1,
+	         &s, NULL) == SQLITE_OK &&
+	    sqlite3_bind_int(s, 1, CMPD__JOB_STATE__JOB_DONE) == SQLITE_OK &&
+	    sqlite3_bind_int(s, 2, CMPD__JOB_STATE__JOB_FAILED) == SQLITE_OK &&
+	    sqlite3_bind_int64(s, 3, before) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_DONE;
+	sqlite3_finalize(s);
+	if (!ok)
+		return store_fail(st, "deleting old jobs");
+	*n = sqlite3_changes(st->db);
+	return CMPD_OK;
+}
+
+cmpd_err
 store_job_get(struct store *st, const char *id, Cmpd__Job **out)
 {
 	sqlite3_stmt *s = st->job_get;

@@ -34,6 +34,12 @@ cmpd_err store_job_finish(struct store *st, const Cmpd__Job *job,
     const Cmpd__CertRecord *const *certs, size_t n);
 
 /* The job with id; CMPD_ENOENT if none. Free with cmpd__job__free_unpacked. */
+/*
+ * Deletes the finished (done or failed) jobs created before the unix time
+ * before; *n gets how many.
+ */
+cmpd_err store_jobs_prune(struct store *st, int64_t before, int *n);
+
 cmpd_err store_job_get(struct store *st, const char *id, Cmpd__Job **out);
 
 /*

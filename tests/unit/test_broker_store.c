@@ -105,6 +105,51 @@ test_jobs_survive_reopen(void **state)
 	cmpd__job__free_unpacked(b, NULL);
 }
 
+/* Only finished jobs created before the limit go. */
+static void
+test_prune_old_finished_jobs(void **state)
+{
+	struct {
+		const char *id;
+		Cmpd__JobState state;
+		int64_t created;
+		int stays;
+	} jobs[] = {
+		{ "1111111111111111", CMPD__JOB_STATE__JOB_DONE, 100, 0 },
+		{ "2222222222222222", CMPD__JOB_STATE__JOB_FAILED, 199, 0 },
+		{ "3333333333333333", CMPD__JOB_STATE__JOB_WAITING, 100, 1 },
+		{ "4444444444444444", CMPD__JOB_STATE__JOB_DONE, 200, 1 },
+		{ "5555555555555555", CMPD__JOB_STATE__JOB_QUEUED, 50, 1 },
+	};
+	struct store *st = NULL;
+	Cmpd__Job *got = NULL;
+	char own[300];
+	int n = -1;
+
+	(void)state;
+	snprintf(own, sizeof(own), "%s/prune.db", dir);
+	assert_int_equal(store_open(own, &st), CMPD_OK);
+	for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
+		Cmpd__Job *j =
+		    job_make(jobs[i].id, jobs[i].state, jobs[i].created);
+
+		assert_int_equal(store_job_put(st, j), CMPD_OK);
+		cmpd__job__free_unpacked(j, NULL);
+	}
+	assert_int_equal(store_jobs_prune(st, 200, &n), CMPD_OK);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < sizeof(jobs) / sizeof(jobs[0]); i++) {
+		assert_int_equal(store_job_get(st, jobs[i].id, &got),
+		    jobs[i].stays ? CMPD_OK : CMPD_ENOENT);
+		if (got != NULL)
+			cmpd__job__free_unpacked(got, NULL);
+		got = NULL;
+	}
+	assert_int_equal(store_jobs_prune(st, 200, &n), CMPD_OK);
+	assert_int_equal(n, 0);
+	store_close(st);
+}
+
 static int
 cert_cb(void *arg, Cmpd__CertRecord *c)
 {
@@ -269,6 +314,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_jobs_survive_reopen),
+		cmocka_unit_test(test_prune_old_finished_jobs),
 		cmocka_unit_test(test_finish_stores_job_and_cert),
 		cmocka_unit_test(test_damaged_store_refused),
 		cmocka_unit_test(test_second_broker_refused),
