@@ -435,6 +435,7 @@ api_job_get(struct request *r, const cmpd_env *env, char *err, size_t errlen)
 struct list {
 	const struct request *req;
 	const char *profile;
+	size_t limit; /* a page of at most limit; 0: all */
 	void **items;
 	size_t n, cap;
 	cmpd_err rv;
@@ -514,7 +515,7 @@ list_cert_cb(void *arg, Cmpd__CertRecord *c)
 	    (!cmpd_str_set(l->profile) ||
 	        strcmp(c->profile, l->profile) == 0) &&
 	    list_add(l, c))
-		return 0;
+		return l->limit > 0 && l->n >= l->limit; /* the page is full */
 	cmpd__cert_record__free_unpacked(c, NULL);
 	return l->rv != CMPD_OK;
 }
@@ -522,13 +523,14 @@ list_cert_cb(void *arg, Cmpd__CertRecord *c)
 static cmpd_err
 api_cert_list(struct request *r, const cmpd_env *env, char *err, size_t errlen)
 {
-	struct list l = { .req = r, .profile = env->cert_list_req->profile };
+	const Cmpd__CertListReq *q = env->cert_list_req;
+	struct list l = { .req = r, .profile = q->profile, .limit = q->limit };
 	Cmpd__CertListRep rep = CMPD__CERT_LIST_REP__INIT;
 	cmpd_env out;
 	cmpd_err rv;
 
-	if ((rv = store_cert_each(r->api->b->store, list_cert_cb, &l)) ==
-	    CMPD_OK)
+	if ((rv = store_cert_each_after(r->api->b->store, q->after,
+	         list_cert_cb, &l, &rep.next)) == CMPD_OK)
 		rv = l.rv;
 	if (rv == CMPD_OK) {
 		cmpd_env_init(&out, r->id);

@@ -440,14 +440,28 @@ store_cert_active(struct store *st, const char *profile, Cmpd__CertRecord **out)
 cmpd_err
 store_cert_each(struct store *st, store_cert_cb cb, void *arg)
 {
+	int64_t stopped_at;
+
+	return store_cert_each_after(st, 0, cb, arg, &stopped_at);
+}
+
+cmpd_err
+store_cert_each_after(struct store *st, int64_t after, store_cert_cb cb,
+    void *arg, int64_t *stopped_at)
+{
 	sqlite3_stmt *s = NULL;
 	cmpd_err rv = CMPD_OK;
 	int rc;
 
+	*stopped_at = 0;
 	if (sqlite3_prepare_v2(st->db,
-	        "SELECT id, record FROM tracked ORDER BY rowid", -1, &s,
-	        NULL) != SQLITE_OK)
+	        "SELECT id, record, rowid FROM tracked WHERE rowid > ? "
+	        "ORDER BY rowid",
+	        -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_bind_int64(s, 1, after) != SQLITE_OK) {
+		sqlite3_finalize(s);
 		return store_fail(st, "listing certificates");
+	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		Cmpd__CertRecord *c = cert_unpack(s, 1);
 
@@ -457,8 +471,10 @@ store_cert_each(struct store *st, store_cert_cb cb, void *arg)
 			    sqlite3_column_text(s, 0));
 			continue;
 		}
-		if (cb(arg, c) != 0)
+		if (cb(arg, c) != 0) {
+			*stopped_at = sqlite3_column_int64(s, 2);
 			break;
+		}
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		rv = store_fail(st, "listing certificates");

@@ -74,3 +74,11 @@ cmpd_err store_keys_adopted_set(struct store *st);
 /* Calls cb for each certificate record, oldest first; cb owns it. */
 typedef int (*store_cert_cb)(void *arg, Cmpd__CertRecord *cert);
 cmpd_err store_cert_each(struct store *st, store_cert_cb cb, void *arg);
+
+/*
+ * The same, in the same order, from the certificate after position after
+ * (0: the first); a callback that stops the walk leaves the position of
+ * its certificate in *stopped_at (0 if the walk went to the end).
+ */
+cmpd_err store_cert_each_after(struct store *st, int64_t after,
+    store_cert_cb cb, void *arg, int64_t *stopped_at);

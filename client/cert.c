@@ -3,31 +3,48 @@
  * accessors.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "client_int.h"
 #include "keyid.h"
 
-static cmpd_result
-cert_array_fill(cmpd_client *c, cmpd_cert_array *arr)
-{
-	const Cmpd__CertListRep *rep = arr->env->cert_list_rep;
+/* Certificates asked for at a time: a page of records is a few MB. */
+#define CERT_PAGE 500
 
-	arr->certs = calloc(rep->n_certs + 1, sizeof(*arr->certs));
-	if (arr->certs == NULL)
+/* Adds the records of page rep (the array owns it from now on). */
+static cmpd_result
+cert_array_add(cmpd_client *c, cmpd_cert_array *arr, cmpd_env *rep)
+{
+	const Cmpd__CertListRep *l = rep->cert_list_rep;
+	cmpd_env **pages;
+	struct cmpd_cert *certs;
+
+	pages = reallocarray(arr->pages, arr->n_pages + 1, sizeof(*pages));
+	if (pages == NULL) {
+		cmpd_ipc_free(rep);
 		return client_fail(c, CMPD_RESULT_NOMEM, "out of memory");
-	for (size_t i = 0; i < rep->n_certs; i++, arr->count++) {
-		const Cmpd__CertRecord *pb = rep->certs[i];
+	}
+	arr->pages = pages;
+	arr->pages[arr->n_pages++] = rep;
+	/* One spare entry: cmpd_cert_array_free looks one past count. */
+	certs = reallocarray(
+	    arr->certs, arr->count + l->n_certs + 1, sizeof(*certs));
+	if (certs == NULL)
+		return client_fail(c, CMPD_RESULT_NOMEM, "out of memory");
+	arr->certs = certs;
+	memset(&certs[arr->count], 0, (l->n_certs + 1) * sizeof(*certs));
+	for (size_t i = 0; i < l->n_certs; i++, arr->count++) {
+		const Cmpd__CertRecord *pb = l->certs[i];
+		struct cmpd_cert *cert = &arr->certs[arr->count];
 
 		if (pb == NULL)
 			return client_fail(c, CMPD_RESULT_PROTOCOL,
 			    "cmpd sent an empty certificate record");
-		arr->certs[i].pb = pb;
-		arr->certs[i].pem =
+		cert->pb = pb;
+		cert->pem =
 		    pem_encode("CERTIFICATE", pb->cert.data, pb->cert.len);
-		arr->certs[i].chain_pem =
-		    pem_encode_all(pb->chain, pb->n_chain);
-		if (arr->certs[i].pem == NULL ||
-		    arr->certs[i].chain_pem == NULL)
+		cert->chain_pem = pem_encode_all(pb->chain, pb->n_chain);
+		if (cert->pem == NULL || cert->chain_pem == NULL)
 			return client_fail(
 			    c, CMPD_RESULT_NOMEM, "out of memory");
 	}
@@ -47,20 +64,22 @@ cmpd_cert_list(cmpd_client *client, const char *profile, cmpd_cert_array **out)
 	if (out == NULL || (profile != NULL && !client_text_ok(profile, 256)))
 		return client_fail(client, CMPD_RESULT_INVALID,
 		    "invalid profile name or output");
-	cmpd_env_init(&req, 0);
-	list.profile = (char *)(profile != NULL ? profile : "");
-	req.body_case = CMPD__ENVELOPE__BODY_CERT_LIST_REQ;
-	req.cert_list_req = &list;
-	rv = client_call(
-	    client, &req, CMPD__ENVELOPE__BODY_CERT_LIST_REP, 0, &rep);
-	if (rv != CMPD_RESULT_OK)
-		return rv;
-	if ((arr = calloc(1, sizeof(*arr))) == NULL) {
-		cmpd_ipc_free(rep);
+	if ((arr = calloc(1, sizeof(*arr))) == NULL)
 		return client_fail(client, CMPD_RESULT_NOMEM, "out of memory");
-	}
-	arr->env = rep;
-	rv = cert_array_fill(client, arr);
+	list.profile = (char *)(profile != NULL ? profile : "");
+	list.limit = CERT_PAGE;
+	do {
+		cmpd_env_init(&req, 0);
+		req.body_case = CMPD__ENVELOPE__BODY_CERT_LIST_REQ;
+		req.cert_list_req = &list;
+		rv = client_call(
+		    client, &req, CMPD__ENVELOPE__BODY_CERT_LIST_REP, 0, &rep);
+		if (rv == CMPD_RESULT_OK) {
+			/* A cmpd that does not page sends all with next 0. */
+			list.after = rep->cert_list_rep->next;
+			rv = cert_array_add(client, arr, rep);
+		}
+	} while (rv == CMPD_RESULT_OK && list.after > 0);
 	if (rv != CMPD_RESULT_OK) {
 		cmpd_cert_array_free(arr);
 		return rv;
@@ -92,7 +111,9 @@ cmpd_cert_array_free(cmpd_cert_array *certs)
 		free(certs->certs[i].chain_pem);
 	}
 	free(certs->certs);
-	cmpd_ipc_free(certs->env);
+	for (size_t i = 0; i < certs->n_pages; i++)
+		cmpd_ipc_free(certs->pages[i]);
+	free(certs->pages);
 	free(certs);
 }
 

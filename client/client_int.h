@@ -73,7 +73,8 @@ struct cmpd_cert {
 };
 
 struct cmpd_cert_array {
-	cmpd_env *env;
+	cmpd_env **pages; /* the CertListReps the records point into */
+	size_t n_pages;
 	size_t count;
 	struct cmpd_cert *certs;
 };

@@ -364,6 +364,60 @@ test_threads(void **state)
 	assert_int_equal(resp_count(&resp), THREADS * CALLS);
 }
 
+/* Three pages: two records after 0, one after 2, none after 3. */
+static void
+reply_pages_cb(struct resp *r, const cmpd_env *req, nng_msg *raw, void *arg)
+{
+	static char *ids[] = { "c1", "c2", "c3" };
+	static uint8_t der[] = { 0x30, 0x03, 0x02, 0x01, 0x01 };
+	int64_t after = req->cert_list_req->after;
+	size_t from = after == 0 ? 0 : after == 2 ? 2 : 3;
+	size_t n = after == 0 ? 2 : after == 2 ? 1 : 0;
+	Cmpd__CertRecord recs[2], *ptrs[2];
+	Cmpd__CertListRep rep = CMPD__CERT_LIST_REP__INIT;
+	cmpd_env env;
+
+	(void)arg;
+	for (size_t i = 0; i < n; i++) {
+		cmpd__cert_record__init(&recs[i]);
+		recs[i].id = ids[from + i];
+		recs[i].cert.data = der;
+		recs[i].cert.len = sizeof(der);
+		ptrs[i] = &recs[i];
+	}
+	rep.certs = ptrs;
+	rep.n_certs = n;
+	rep.next = n > 0 ? (int64_t)(from + n) : 0;
+	cmpd_env_init(&env, req->id);
+	env.body_case = CMPD__ENVELOPE__BODY_CERT_LIST_REP;
+	env.cert_list_rep = &rep;
+	resp_reply(r, raw, req->id, &env);
+}
+
+/* A list comes a page at a time, asked for from where the last ended. */
+static void
+test_cert_list_pages(void **state)
+{
+	cmpd_cert_array *certs = NULL;
+
+	(void)state;
+	assert_int_equal(resp_start(&resp, reply_pages_cb, NULL), 0);
+	assert_int_equal(cmpd_client_open(resp.path, &cl), CMPD_RESULT_OK);
+	assert_int_equal(cmpd_cert_list(cl, NULL, &certs), CMPD_RESULT_OK);
+	assert_int_equal(cmpd_cert_array_count(certs), 3);
+	assert_string_equal(cmpd_cert_id(cmpd_cert_array_get(certs, 0)), "c1");
+	assert_string_equal(cmpd_cert_id(cmpd_cert_array_get(certs, 2)), "c3");
+	assert_non_null(strstr(
+	    cmpd_cert_pem(cmpd_cert_array_get(certs, 1)), "BEGIN CERTIFICATE"));
+	assert_null(cmpd_cert_array_get(certs, 3));
+	assert_int_equal(resp_count(&resp), 3);
+	assert_int_equal(resp_req(&resp, 0)->cert_list_req->after, 0);
+	assert_true(resp_req(&resp, 0)->cert_list_req->limit > 0);
+	assert_int_equal(resp_req(&resp, 1)->cert_list_req->after, 2);
+	assert_int_equal(resp_req(&resp, 2)->cert_list_req->after, 3);
+	cmpd_cert_array_free(certs);
+}
+
 static void
 test_result_names(void **state)
 {
@@ -404,6 +458,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 		    test_late_reply_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+		    test_cert_list_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 		    test_result_names, setup, teardown),
 	};
