@@ -387,12 +387,24 @@ job_txn_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 	}
 }
 
+static void job_grant_refused(struct job *job, cmpd_err code, const char *text);
+
+/* The keyworker will sign for the job: the transaction can start. */
+static void
+job_granted(struct job *job)
+{
+	cmpd_err rv;
+
+	job->kw_gen = job->b->keyworker.generation;
+	if ((rv = job_send_txn(job, job_txn_cb)) != CMPD_OK)
+		job_fail(job, rv, NULL, "cannot reach the networker");
+}
+
 void
 job_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 {
 	struct job *job = arg;
-	const struct profile *pr;
-	cmpd_err code, rv;
+	cmpd_err code;
 	const char *text;
 
 	CMPD_MAGIC_CHECK(job, JOB_MAGIC);
@@ -401,13 +413,18 @@ job_grant_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 		return;
 	}
 	if (err == CMPD_OK && rep->body_case == CMPD__ENVELOPE__BODY_OK) {
-		job->kw_gen = job->b->keyworker.generation;
-		if ((rv = job_send_txn(job, job_txn_cb)) != CMPD_OK)
-			job_fail(job, rv, NULL, "cannot reach the networker");
+		job_granted(job);
 		return;
 	}
 	text = reply_text(err, rep, &code);
-	pr = job_profile(job);
+	job_grant_refused(job, code, text);
+}
+
+static void
+job_grant_refused(struct job *job, cmpd_err code, const char *text)
+{
+	const struct profile *pr = job_profile(job);
+
 	if (code == CMPD_ENOENT && pr->protection == PROTECTION_SIGNATURE)
 		job_fail(job, code, NULL,
 		    "keyworker: %s (the key of profile %s's certificate has "
@@ -463,6 +480,7 @@ static void
 job_keygen_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 {
 	struct job *job = arg;
+	const Cmpd__Error *g;
 	cmpd_err code;
 
 	CMPD_MAGIC_CHECK(job, JOB_MAGIC);
@@ -481,7 +499,13 @@ job_keygen_cb(void *arg, cmpd_err err, const cmpd_env *rep)
 		job_fail(job, CMPD_ENOMEM, NULL, "out of memory");
 		return;
 	}
-	job_grant(job);
+	/* Committed with the first answer the transaction keeps. */
+	job_transition_soft(job, S(RUNNING));
+	g = rep->key_generate_rep->grant_error;
+	if (g != NULL)
+		job_grant_refused(job, (cmpd_err)g->code, g->message);
+	else
+		job_granted(job);
 }
 
 /* An existing key: its type and public key come from the keyworker. */
@@ -522,15 +546,13 @@ op_has_new_key(Cmpd__CmpOp op)
 }
 
 /*
- * The first step: a new key, or the public half of an existing one, then
- * the grant. RR and genm certify no key.
+ * The first step: a new key with the grant in one request, or the public
+ * half of an existing key, then the grant. RR and genm certify no key.
  */
 void
 job_run(struct job *job)
 {
-	Cmpd__KeyGenerateReq gen = CMPD__KEY_GENERATE_REQ__INIT;
 	Cmpd__KeyListReq find = CMPD__KEY_LIST_REQ__INIT;
-	worker_reply_cb cb = job_keyinfo_cb;
 	cmpd_env env;
 	cmpd_err rv;
 
@@ -538,20 +560,17 @@ job_run(struct job *job)
 		job_grant(job);
 		return;
 	}
-	cmpd_env_init(&env, 0);
-	if (cmpd_str_set(job->rec->key_id)) {
-		find.id = job->rec->key_id;
-		env.body_case = CMPD__ENVELOPE__BODY_KEY_LIST_REQ;
-		env.key_list_req = &find;
-	} else {
+	if (!cmpd_str_set(job->rec->key_id)) {
 		job_transition_soft(job, S(KEYGEN));
-		gen.type = job->rec->key_type;
-		gen.job_id = job->rec->id;
-		env.body_case = CMPD__ENVELOPE__BODY_KEY_GENERATE_REQ;
-		env.key_generate_req = &gen;
-		cb = job_keygen_cb;
+		if ((rv = job_send_keygen(job, job_keygen_cb)) != CMPD_OK)
+			job_fail(job, rv, NULL, "cannot reach the keyworker");
+		return;
 	}
-	rv = worker_request(&job->b->keyworker, &env, cb, job);
+	cmpd_env_init(&env, 0);
+	find.id = job->rec->key_id;
+	env.body_case = CMPD__ENVELOPE__BODY_KEY_LIST_REQ;
+	env.key_list_req = &find;
+	rv = worker_request(&job->b->keyworker, &env, job_keyinfo_cb, job);
 	if (rv != CMPD_OK)
 		job_fail(job, rv, NULL, "cannot reach the keyworker");
 }

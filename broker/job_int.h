@@ -46,6 +46,12 @@ void job_workers_watch(struct broker *b);
 
 /* jobtxn.c: what the keyworker and the networker are asked. */
 cmpd_err job_send_grant(struct job *job, worker_reply_cb cb);
+
+/*
+ * Asks the keyworker for the job's new key and, in the same request, for
+ * the job's grant with it (KeyGenerateRep.grant_error if it is refused).
+ */
+cmpd_err job_send_keygen(struct job *job, worker_reply_cb cb);
 cmpd_err job_send_txn(struct job *job, worker_reply_cb cb);
 /* The public key of a DER certificate, as a new DER buffer (free()). */
 cmpd_err job_cert_spki(

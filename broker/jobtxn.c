@@ -105,8 +105,9 @@ signer_free(struct signer *s)
 	free(s->owned);
 }
 
-cmpd_err
-job_send_grant(struct job *job, worker_reply_cb cb)
+/* The grant alone, or (gen set) inside the request for the new key. */
+static cmpd_err
+grant_send(struct job *job, Cmpd__KeyGenerateReq *gen, worker_reply_cb cb)
 {
 	const struct profile *pr = job_profile(job);
 	Cmpd__GrantReq g = CMPD__GRANT_REQ__INIT;
@@ -120,15 +121,37 @@ job_send_grant(struct job *job, worker_reply_cb cb)
 	g.op = job->rec->op;
 	g.transaction_id = job->rec->transaction_id;
 	g.protection_key_id = s.mac ? "" : s.key.id;
-	g.new_key_id = job->rec->key_id;
+	g.new_key_id = gen != NULL ? "" : job->rec->key_id;
 	g.tls_key_id =
 	    pr->tls_client.certs.n > 0 ? (char *)pr->tls_client.key_id : "";
 	cmpd_env_init(&env, 0);
-	env.body_case = CMPD__ENVELOPE__BODY_GRANT_REQ;
-	env.grant_req = &g;
+	if (gen != NULL) {
+		gen->grant = &g;
+		env.body_case = CMPD__ENVELOPE__BODY_KEY_GENERATE_REQ;
+		env.key_generate_req = gen;
+	} else {
+		env.body_case = CMPD__ENVELOPE__BODY_GRANT_REQ;
+		env.grant_req = &g;
+	}
 	rv = worker_request(&job->b->keyworker, &env, cb, job);
 	signer_free(&s);
 	return rv;
+}
+
+cmpd_err
+job_send_grant(struct job *job, worker_reply_cb cb)
+{
+	return grant_send(job, NULL, cb);
+}
+
+cmpd_err
+job_send_keygen(struct job *job, worker_reply_cb cb)
+{
+	Cmpd__KeyGenerateReq gen = CMPD__KEY_GENERATE_REQ__INIT;
+
+	gen.type = job->rec->key_type;
+	gen.job_id = job->rec->id;
+	return grant_send(job, &gen, cb);
 }
 
 static const char *

@@ -47,6 +47,8 @@ struct keygen {
 	char job_id[CMPD_JOB_ID_LEN + 1];
 	EVP_PKEY *pkey; /* from the pool, or NULL: generate one */
 	int pooled;
+	uint8_t *grant; /* the GrantReq to set with the key, packed; NULL */
+	size_t grant_len;
 	cmpd_err rv;
 	struct kw_key key;
 	struct kw_why why;
@@ -70,10 +72,39 @@ keygen_work_cb(uv_work_t *w)
 	OPENSSL_thread_stop();
 }
 
+/*
+ * Grants g's job with the key id just made; NULL, or the refusal in
+ * *err (its text in a static buffer, valid until the next call).
+ */
+static Cmpd__Error *
+keygen_grant(
+    struct kw *kw, const struct keygen *g, const char *id, Cmpd__Error *err)
+{
+	static struct kw_why why;
+	Cmpd__GrantReq *req =
+	    cmpd__grant_req__unpack(NULL, g->grant_len, g->grant);
+	cmpd_err rv = CMPD_ENOMEM;
+
+	kw_why_set(&why, "out of memory");
+	if (req != NULL) {
+		req->new_key_id = (char *)id; /* not freed: see below */
+		rv = kw_grant_set(kw->grants, kw->ks, req, &why);
+		req->new_key_id = NULL;
+		cmpd__grant_req__free_unpacked(req, NULL);
+	}
+	if (rv == CMPD_OK)
+		return NULL;
+	cmpd__error__init(err);
+	err->code = (Cmpd__ErrorCode)rv;
+	err->message = why.text;
+	return err;
+}
+
 static void
 keygen_reply(struct kw *kw, struct keygen *g)
 {
 	Cmpd__KeyGenerateRep rep = CMPD__KEY_GENERATE_REP__INIT;
+	Cmpd__Error grant_error;
 	Cmpd__KeyInfo ki;
 	const struct kw_key *k;
 	char id[CMPD_KEY_ID_LEN + 1];
@@ -93,6 +124,8 @@ keygen_reply(struct kw *kw, struct keygen *g)
 	    kw_key_type_name(k->type), k->id);
 	keyinfo_fill(&ki, k);
 	rep.key = &ki;
+	if (g->grant != NULL)
+		rep.grant_error = keygen_grant(kw, g, id, &grant_error);
 	cmpd_env_init(&env, g->id);
 	env.body_case = CMPD__ENVELOPE__BODY_KEY_GENERATE_REP;
 	env.key_generate_rep = &rep;
@@ -113,7 +146,19 @@ keygen_after_cb(uv_work_t *w, int status)
 		keygen_reply(g->kw, g);
 	kw_key_fini(&g->key);
 	EVP_PKEY_free(g->pkey);
+	free(g->grant);
 	free(g);
+}
+
+/* The grant to set with the key: as a GrantReq, with the key to come. */
+static cmpd_err
+check_generate_grant(const Cmpd__GrantReq *grant, struct kw_why *why)
+{
+	static char placeholder[] = "00000000000000000000000000000000";
+	Cmpd__GrantReq g = *grant;
+
+	g.new_key_id = placeholder;
+	return kw_grant_req_check(&g, why);
 }
 
 static cmpd_err
@@ -127,6 +172,10 @@ check_generate(const cmpd_env *req, struct kw_why *why)
 	else if (cmpd_str_set(r->job_id) &&
 	    !kw_is_hex_len(r->job_id, CMPD_JOB_ID_LEN))
 		kw_why_set(why, "job_id is not %d hex digits", CMPD_JOB_ID_LEN);
+	else if (r->grant != NULL && cmpd_str_set(r->grant->new_key_id))
+		kw_why_set(why, "the grant's new key is the one to generate");
+	else if (r->grant != NULL)
+		return check_generate_grant(r->grant, why);
 	else
 		return CMPD_OK;
 	return CMPD_EINVAL;
@@ -149,6 +198,15 @@ handle_generate(struct kw *kw, const cmpd_env *req)
 	g->type = r->type;
 	cmpd_strlcpy(g->job_id, cmpd_str_set(r->job_id) ? r->job_id : "-",
 	    sizeof(g->job_id));
+	if (r->grant != NULL) {
+		g->grant_len = cmpd__grant_req__get_packed_size(r->grant);
+		if ((g->grant = malloc(g->grant_len + 1)) == NULL) {
+			reply_error(kw, req->id, CMPD_ENOMEM, "out of memory");
+			free(g);
+			return;
+		}
+		cmpd__grant_req__pack(r->grant, g->grant);
+	}
 	g->pkey = kw_pool_take(kw->pool, r->type);
 	g->pooled = g->pkey != NULL;
 	if (uv_queue_work(
@@ -156,6 +214,7 @@ handle_generate(struct kw *kw, const cmpd_env *req)
 		reply_error(kw, req->id, CMPD_EINTERNAL,
 		    "key generation cannot be queued");
 		EVP_PKEY_free(g->pkey);
+		free(g->grant);
 		free(g);
 	}
 }

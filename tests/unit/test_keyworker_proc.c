@@ -504,6 +504,77 @@ broker_send_raw(struct proc *p, const void *buf, size_t len)
 	assert_int_equal(nng_sendmsg(p->broker, msg, 0), 0);
 }
 
+/* A KeyGenerateReq with the grant in it, and its reply. */
+static cmpd_env *
+generate_granted(struct proc *p, const uint8_t *txid, const char *prot)
+{
+	Cmpd__KeyGenerateReq req = CMPD__KEY_GENERATE_REQ__INIT;
+	Cmpd__GrantReq g = CMPD__GRANT_REQ__INIT;
+	cmpd_env *rep;
+
+	g.job_id = JOB;
+	g.op = CMPD__CMP_OP__CMP_OP_IR;
+	g.transaction_id.data = (uint8_t *)txid;
+	g.transaction_id.len = 16;
+	g.protection_key_id = (char *)prot;
+	g.new_key_id = "";
+	req.type = CMPD__KEY_TYPE__KEY_EC_P256;
+	req.job_id = JOB;
+	req.grant = &g;
+	rep = broker_call(p, CMPD__ENVELOPE__BODY_KEY_GENERATE_REQ, &req);
+	assert_int_equal(rep->body_case, CMPD__ENVELOPE__BODY_KEY_GENERATE_REP);
+	assert_non_null(rep->key_generate_rep->key);
+	return rep;
+}
+
+/*
+ * A new key and the grant with it in one request: the networker may then
+ * sign with both keys; a grant that cannot be set still leaves the key
+ * made, with the reason.
+ */
+static void
+test_keygen_with_grant(void **state)
+{
+	struct proc *p = *state;
+	struct dispatch d = { .a = NULL };
+	uint8_t txid[16];
+	struct kwt_cmp c = { .op = CMPD__CMP_OP__CMP_OP_IR, .txid = txid };
+	const Cmpd__KeyInfo *k;
+	struct kwt_msgs m;
+	const uint8_t *cr;
+	size_t cr_len;
+	cmpd_env *rep;
+
+	start(p);
+	dispatch_keys(p, &d);
+	RAND_bytes(txid, sizeof(txid));
+	rep = generate_granted(p, txid, "0123456789abcdef0123456789abcdef");
+	assert_non_null(rep->key_generate_rep->grant_error);
+	assert_int_equal(rep->key_generate_rep->grant_error->code, CMPD_ENOENT);
+	list_one(p, rep->key_generate_rep->key->id, 1);
+	cmpd_ipc_free(rep);
+
+	rep = generate_granted(p, txid, d.a_id);
+	assert_null(rep->key_generate_rep->grant_error);
+	k = rep->key_generate_rep->key;
+	c.prot_key = d.a;
+	c.prot_cert = d.a_cert;
+	c.new_key = kwt_pubkey(k->spki.data, k->spki.len);
+	assert_int_equal(kwt_cmp_run(&c, &m), 0);
+	d.pp = kwt_protected_part(m.der[0], m.len[0], &d.pp_len);
+	assert_int_equal(kwt_cert_request(m.der[0], m.len[0], &cr, &cr_len), 0);
+	assert_signs(p, d.a_id, d.a_spki, d.a_len, d.pp, d.pp_len);
+	assert_signs(p, k->id, k->spki.data, k->spki.len, cr, cr_len);
+	kwt_msgs_free(&m);
+	EVP_PKEY_free(c.new_key);
+	cmpd_ipc_free(rep);
+	free(d.pp);
+	free(d.a_spki);
+	free(d.b_spki);
+	X509_free(d.a_cert);
+	EVP_PKEY_free(d.a);
+}
+
 static void
 test_broker_sends_sign_req(void **state)
 {
@@ -735,6 +806,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_dispatch),
+		T(test_keygen_with_grant),
 		T(test_broker_sends_sign_req),
 		T(test_broker_sends_bad_grant),
 		T(test_broker_sends_junk),
