@@ -22,7 +22,6 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include "certcache.h"
 #include "ipc.h"
 #include "ipcwatch.h"
 #include "jail.h"
@@ -348,7 +347,6 @@ main_fini(struct nw_main *m, int loop_ready)
 	}
 	nw_serve_free(m->serve);
 	cmpd_rkprov_unload(m->libctx);
-	nw_certcache_clear();
 	OSSL_LIB_CTX_free(m->libctx);
 	nw_remote_free(m->remote);
 }

@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "certcache.h"
 #include "ipc.h"
 #include "log.h"
 #include "names.h"
@@ -18,7 +17,15 @@
 X509 *
 nw_txn_cert_decode(OSSL_LIB_CTX *libctx, const ProtobufCBinaryData *d)
 {
-	return nw_certcache_get(libctx, d->data, d->len);
+	const unsigned char *p = d->data;
+	X509 *x = X509_new_ex(libctx, NULL);
+
+	if (x == NULL || d->len > LONG_MAX ||
+	    d2i_X509(&x, &p, (long)d->len) == NULL || p != d->data + d->len) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
 }
 
 cmpd_err

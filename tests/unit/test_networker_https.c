@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "certcache.h"
 #include "grant.h"
 #include "keystore.h"
 #include "log.h"
@@ -281,7 +280,6 @@ kwfx_fini(struct kwfx *k)
 	char cmd[128];
 
 	cmpd_rkprov_unload(k->libctx);
-	nw_certcache_clear(); /* it holds certificates of k->libctx */
 	OSSL_LIB_CTX_free(k->libctx);
 	kw_grants_free(k->gs);
 	kw_keystore_free(k->ks);
