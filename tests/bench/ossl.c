@@ -73,7 +73,11 @@ ossl_load(struct bench_ossl *o)
 	    o->trusted != NULL && o->chain != NULL && o->subject != NULL &&
 	    X509_STORE_add_cert(o->trusted, root) &&
 	    X509_NAME_add_entry_by_txt(o->subject, "CN", MBSTRING_ASC,
-	        (const unsigned char *)"bench.example", -1, -1, 0);
+	        (const unsigned char *)"bench.example", -1, -1, 0) &&
+	    /* Encoded once now: the threads copy the name at the same time,
+	     * and a name whose encoding is not cached yet is encoded by
+	     * each copy into the name itself (a race that leaked). */
+	    i2d_X509_NAME(o->subject, NULL) > 0;
 	X509_free(root);
 	return ok ? 0 : -1;
 }
