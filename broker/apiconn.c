@@ -45,6 +45,14 @@
 #define FRAME_HEAD_LEN 9
 #define SP_TTL         8 /* the most backtrace words, as nng's rep0 */
 #define LISTEN_BACKLOG 128
+/*
+ * Connections one user may hold at once: every thread of a busy
+ * application may have its client, but no user may take all of cmpd's
+ * file descriptors (RLIMIT_NOFILE) and leave it unable to write its
+ * store and files.
+ */
+#define CONNS_PER_USER 256
+
 /* A client that lets this much of its replies pile up is dropped. */
 #define WRITE_QUEUE_MAX (2 * (size_t)CMPD_IPC_MAX_CLIENT_REP)
 
@@ -354,6 +362,35 @@ conn_peer_cred(struct api_conn *c)
 	return 0;
 }
 
+/* Whether c's user already holds CONNS_PER_USER other connections. */
+static int
+conn_over_limit(const struct api_conn *c)
+{
+	unsigned n = 0;
+
+	for (const struct api_conn *o = c->api->srv.conns; o != NULL;
+	     o = o->next)
+		if (o != c && o->state != CONN_CLOSED && o->uid == c->uid &&
+		    ++n >= CONNS_PER_USER)
+			return 1;
+	return 0;
+}
+
+/* Says that uid was refused, at most once a minute. */
+static void
+conn_refused_log(uv_loop_t *loop, uint32_t uid)
+{
+	static uint64_t last;
+	uint64_t now = uv_now(loop);
+
+	if (last != 0 && now - last < 60000)
+		return;
+	last = now;
+	log_warn("client socket: uid %u already holds %d connections; "
+	         "refusing more",
+	    uid, CONNS_PER_USER);
+}
+
 /* Sends the broker's SP header and starts reading the client's. */
 static void
 conn_start(struct api_conn *c)
@@ -361,8 +398,18 @@ conn_start(struct api_conn *c)
 	struct conn_write *w = calloc(1, sizeof(*w));
 	uv_buf_t buf = uv_buf_init((char *)sp_head_rep0, SP_HEAD_LEN);
 
-	if (w == NULL || conn_peer_cred(c) != 0 ||
-	    uv_read_start(
+	if (w == NULL || conn_peer_cred(c) != 0) {
+		free(w);
+		api_conn_drop(c);
+		return;
+	}
+	if (conn_over_limit(c)) {
+		conn_refused_log(c->pipe.loop, c->uid);
+		free(w);
+		api_conn_drop(c);
+		return;
+	}
+	if (uv_read_start(
 	        (uv_stream_t *)&c->pipe, conn_alloc_cb, conn_read_cb) != 0) {
 		free(w);
 		api_conn_drop(c);

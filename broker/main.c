@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -352,6 +353,26 @@ dirs_init(const struct config *cfg)
 	return CMPD_OK;
 }
 
+/*
+ * Each client connection is a descriptor: with systemd's default soft
+ * limit of 1,024, a few users at the per-user limit (apiconn.c) would
+ * leave none for the store and the files. Raise it to the hard limit.
+ */
+#define NOFILE_WANT 65536
+
+static void
+nofile_raise(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= NOFILE_WANT)
+		return;
+	rl.rlim_cur = rl.rlim_max < NOFILE_WANT ? rl.rlim_max : NOFILE_WANT;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		log_warn(
+		    "cannot raise the open file limit: %s", strerror(errno));
+}
+
 static cmpd_err
 store_init(struct broker *b)
 {
@@ -405,6 +426,7 @@ main(int argc, char **argv)
 	cmpd_log_init("cmpd", opt.log_level);
 
 	/* Acquire: directories, the store, the loop, the sockets. */
+	nofile_raise();
 	b->loop = uv_default_loop();
 	if (dirs_init(b->cfg) != CMPD_OK || store_init(b) != CMPD_OK ||
 	    anchor_load(b) != CMPD_OK)

@@ -371,6 +371,40 @@ test_wire_hostile(void **state)
 	assert_idle();
 }
 
+/*
+ * One user holds at most 256 connections: the next is closed at once,
+ * the ones held still work, and once some go, new ones are taken again.
+ */
+static void
+test_connections_per_user(void **state)
+{
+	enum { HELD = 256 };
+	static int fds[HELD];
+	uint8_t head[8], frame[128];
+	size_t len;
+	int fd;
+
+	(void)state;
+	for (int i = 0; i < HELD; i++) {
+		fds[i] = raw_connect();
+		raw_send(fds[i], req0_head, 8);
+		assert_int_equal(raw_read(fds[i], head, 8), 8);
+	}
+	fd = raw_connect();
+	raw_send(fd, req0_head, 8);
+	assert_true(raw_closed_by_peer(fd));
+	close(fd);
+	len = frame_job_list(frame, 7, 1);
+	raw_send(fds[HELD - 1], frame, len);
+	expect_job_list_rep(fds[HELD - 1], 7, 1);
+	for (int i = 0; i < HELD; i++)
+		close(fds[i]);
+	/* The broker notices the closes on its next turns. */
+	usleep(200 * 1000);
+	assert_answers();
+	assert_idle();
+}
+
 int
 main(void)
 {
@@ -380,6 +414,7 @@ main(void)
 		cmocka_unit_test(test_client_waits),
 		cmocka_unit_test(test_wire),
 		cmocka_unit_test(test_wire_hostile),
+		cmocka_unit_test(test_connections_per_user),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
