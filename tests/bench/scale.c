@@ -57,18 +57,37 @@ fill(const struct bench_world *w, const char *profile, enum bench_wait wait,
 	return started == conc && atomic_load(&f.failed) == 0 ? 0 : -1;
 }
 
-static void
+/* The largest RSS seen by procs_print, per process (KiB). */
+static long rss_max[BENCH_CA];
+
+/* Prints each process's figures; returns their threads in all. */
+static long
 procs_print(const struct bench_world *w, const char *when)
 {
 	static const char *const names[] = { "broker", "keyworker",
 		"networker" };
+	long threads = 0;
 
-	for (int i = 0; i < BENCH_CA; i++)
+	for (int i = 0; i < BENCH_CA; i++) {
+		long rss = bench_proc_status(w->pid[i], "VmRSS");
+		long n = bench_proc_status(w->pid[i], "Threads");
+
 		printf("SCALE %s %s: VmRSS %ld KiB, VmHWM %ld KiB, threads "
 		       "%ld\n",
-		    when, names[i], bench_proc_status(w->pid[i], "VmRSS"),
-		    bench_proc_status(w->pid[i], "VmHWM"),
-		    bench_proc_status(w->pid[i], "Threads"));
+		    when, names[i], rss, bench_proc_status(w->pid[i], "VmHWM"),
+		    n);
+		if (rss > rss_max[i])
+			rss_max[i] = rss;
+		threads += n;
+	}
+	return threads;
+}
+
+static void
+target(const char *name, double value, double limit)
+{
+	printf("TARGET %s: %.2f <= %.2f: %s\n", name, value, limit,
+	    value <= limit ? "MET" : "MISSED");
 }
 
 static long
@@ -127,7 +146,7 @@ static int
 scale_tracked(struct bench_world *w, size_t tracked, unsigned conc)
 {
 	char keys[400];
-	double t0 = bench_now(), secs;
+	double t0 = bench_now(), secs, first, list1, list2;
 
 	if (fill(w, "bench", BENCH_WAIT_DONE, tracked, conc) != 0) {
 		fprintf(stderr, "cmpd-bench: enrollments failed\n");
@@ -141,7 +160,8 @@ scale_tracked(struct bench_world *w, size_t tracked, unsigned conc)
 	printf("SCALE tracked certificates %ld, key files %ld\n",
 	    certs_count(w), files_count(keys, ".key"));
 	procs_print(w, "after enrolling");
-	printf("SCALE cmpctl list --json: %.3f s\n", list_time(w));
+	list1 = list_time(w);
+	printf("SCALE cmpctl list --json: %.3f s\n", list1);
 	if (bench_world_stop_cmpd(w) != 0)
 		return -1;
 	t0 = bench_now();
@@ -156,13 +176,23 @@ scale_tracked(struct bench_world *w, size_t tracked, unsigned conc)
 		    stderr, "cmpd-bench: enrollment after restart failed\n");
 		return -1;
 	}
+	first = bench_now() - t0;
 	printf("SCALE first enrollment after restart done %.3f s after "
 	       "the start\n",
-	    bench_now() - t0);
+	    first);
 	procs_print(w, "after restart");
-	printf(
-	    "SCALE cmpctl list --json after restart: %.3f s\n", list_time(w));
+	list2 = list_time(w);
+	printf("SCALE cmpctl list --json after restart: %.3f s\n", list2);
 	procs_print(w, "after list");
+	printf("\n");
+	target("broker RSS with the tracked certificates, MiB (largest "
+	       "seen)",
+	    (double)rss_max[BENCH_BROKER] / 1024.0, 32);
+	target("keyworker RSS with their keys, MiB (largest seen)",
+	    (double)rss_max[BENCH_KEYWORKER] / 1024.0, 16);
+	target("startup until the first enrollment is done, s", first, 1.0);
+	target("cmpctl list --json, s (slower of two)",
+	    list1 > list2 ? list1 : list2, 0.5);
 	return 0;
 }
 
@@ -189,7 +219,7 @@ static int
 scale_waiting(struct bench_world *w, size_t waiting, unsigned conc)
 {
 	double t0 = bench_now();
-	long n = 0;
+	long n = 0, before = procs_print(w, "before waiting"), after;
 
 	if (fill(w, "poll", BENCH_WAIT_WAITING, waiting, conc) != 0) {
 		fprintf(stderr, "cmpd-bench: enrollments failed\n");
@@ -200,7 +230,11 @@ scale_waiting(struct bench_world *w, size_t waiting, unsigned conc)
 		bench_sleep_ms(200);
 	printf("SCALE %ld jobs waiting for the CA after %.1f s\n", n,
 	    bench_now() - t0);
-	procs_print(w, "jobs waiting");
+	after = procs_print(w, "jobs waiting");
+	printf("\n");
+	/* No thread per job: far fewer new threads than waiting jobs. */
+	target("threads added while the jobs wait, per 10 jobs",
+	    (double)(after - before) * 10.0 / (double)waiting, 1.0);
 	return n == (long)waiting ? 0 : -1;
 }
 
