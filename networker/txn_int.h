@@ -30,7 +30,7 @@ enum nw_body {
 	NW_BODY_POLLREQ = 25,
 	NW_BODY_POLLREP = 26,
 };
-#define NW_TID_LEN   16
+#define NW_TID_LEN 16
 
 struct nw_txn {
 	uint32_t magic;
@@ -63,7 +63,7 @@ struct nw_txn {
 	struct nw_txn_kept {
 		uint8_t *der;
 		size_t len;
-	} *replay;
+	} * replay;
 	size_t n_replay, next_replay;
 	size_t n_kept;
 	nw_txn_save_fn save;
@@ -116,8 +116,8 @@ int nw_txn_is_certreq(const struct nw_txn *t);
 cmpd_err nw_txn_replay_set(struct nw_txn *t, const Cmpd__TxnStartReq *r);
 int nw_txn_replaying(const struct nw_txn *t);
 OSSL_CMP_MSG *nw_txn_replay_answer(struct nw_txn *t, const OSSL_CMP_MSG *req);
-int nw_txn_keep(struct nw_txn *t, const OSSL_CMP_MSG *req,
-    const OSSL_CMP_MSG *rep);
+int nw_txn_keep(
+    struct nw_txn *t, const OSSL_CMP_MSG *req, const OSSL_CMP_MSG *rep);
 void nw_txn_replay_free(struct nw_txn *t);
 
 /* Installs the callbacks of txnstep.c on t->ctx. */

@@ -81,8 +81,8 @@ cmpd_key_type_parse(const char *name)
 
 /* One "TYPE:COUNT" entry of len bytes at e. */
 static cmpd_err
-pool_entry(const char *e, size_t len, unsigned *counts, char *err,
-    size_t errlen)
+pool_entry(
+    const char *e, size_t len, unsigned *counts, char *err, size_t errlen)
 {
 	char name[16], *end;
 	const char *colon = memchr(e, ':', len);

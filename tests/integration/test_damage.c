@@ -1,7 +1,8 @@
 /*
  * Damage from outside: a key file truncated, a store overwritten, a disk
- * that fills up, a certificate file deleted or replaced by someone else. cmpd names what is damaged, keeps everything else, never
- * crashes, and works again once the cause is gone.
+ * that fills up, a certificate file deleted or replaced by someone else. cmpd
+ * names what is damaged, keeps everything else, never crashes, and works again
+ * once the cause is gone.
  *
  * The state directory lives on a small tmpfs of this test's own mount
  * namespace, so the test needs root (it says so and skips otherwise).
@@ -276,23 +277,25 @@ test_cert_file_outside(void **state)
 	c = harness_client(&h);
 	assert_non_null(c);
 	assert_int_equal(cmpd_cert_list(c, NULL, &certs), CMPD_RESULT_OK);
-	assert_non_null(strstr(cmpd_cert_last_error(active_cert(certs, "implicit")),
-	    "replaced by someone else"));
+	assert_non_null(
+	    strstr(cmpd_cert_last_error(active_cert(certs, "implicit")),
+	        "replaced by someone else"));
 	cmpd_cert_array_free(certs);
 	if (cmpd_renew(c, "implicit", NULL, &renew) != CMPD_RESULT_OK) {
 		harness_sh("df %1$s >&2; ls -la %1$s >&2", state_dir);
 		fail_msg("renew: %s", cmpd_client_last_error(c));
 	}
-	assert_int_equal(cmpd_job_wait(c, cmpd_job_id(renew), 60000, &done),
-	    CMPD_RESULT_OK);
+	assert_int_equal(
+	    cmpd_job_wait(c, cmpd_job_id(renew), 60000, &done), CMPD_RESULT_OK);
 	if (cmpd_job_state_get(done) != CMPD_JOB_STATE_DONE)
 		fail_msg("renewal: %s", cmpd_job_error_text(done));
 	text = check_read_file(path);
 	assert_string_equal(text, foreign);
 	free(text);
 	assert_int_equal(cmpd_cert_list(c, NULL, &certs), CMPD_RESULT_OK);
-	assert_non_null(strstr(cmpd_cert_last_error(active_cert(certs, "implicit")),
-	    "not overwritten"));
+	assert_non_null(
+	    strstr(cmpd_cert_last_error(active_cert(certs, "implicit")),
+	        "not overwritten"));
 	cmpd_cert_array_free(certs);
 	cmpd_client_close(c);
 	/* Moved away: the renewed certificate is written at the next start. */
