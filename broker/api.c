@@ -29,18 +29,11 @@ struct waiter {
 	uv_timer_t timer;
 };
 
-static int
-job_ended(Cmpd__JobState s)
-{
-	return s == CMPD__JOB_STATE__JOB_DONE ||
-	    s == CMPD__JOB_STATE__JOB_FAILED;
-}
-
 /* Whether waiter w has what it waits for in state s. */
 static int
 waiter_served(const struct waiter *w, Cmpd__JobState s)
 {
-	return w->until_end ? job_ended(s) : s != w->seen;
+	return w->until_end ? job_state_ended(s) : s != w->seen;
 }
 
 typedef cmpd_err (*api_handler_fn)(
@@ -424,7 +417,7 @@ api_job_get(struct request *r, const cmpd_env *env, char *err, size_t errlen)
 		return CMPD_ENOENT;
 	}
 	if (g->wait_ms > 0 &&
-	    (g->until_end ? !job_ended(job->rec->state)
+	    (g->until_end ? !job_state_ended(job->rec->state)
 	                  : job->rec->state == g->seen_state))
 		return api_wait(r, g);
 	api_reply_job(r, job->rec);

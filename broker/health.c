@@ -97,7 +97,7 @@ Cmpd__HealthKind
 health_job_check(const Cmpd__Job *job, const struct profile *pr, int64_t now,
     Cmpd__HealthProblem *p)
 {
-	if (job->state == JS(DONE) || job->state == JS(FAILED))
+	if (job_state_ended(job->state))
 		return K(KIND_UNSPECIFIED);
 	job_ids(p, job);
 	if (job->deadline > 0 && now > job->deadline + HEALTH_STUCK_GRACE)

@@ -40,6 +40,12 @@ job_state_name(Cmpd__JobState s)
 	return state_names[s];
 }
 
+int
+job_state_ended(Cmpd__JobState s)
+{
+	return s == S(DONE) || s == S(FAILED);
+}
+
 const struct profile *
 job_profile(const struct job *job)
 {

@@ -90,3 +90,6 @@ void job_free_all(struct broker *b);
 
 /* The name of a state, for logs. */
 const char *job_state_name(Cmpd__JobState s);
+
+/* Whether a job in state s has ended (done or failed). */
+int job_state_ended(Cmpd__JobState s);
