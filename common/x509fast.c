@@ -20,15 +20,24 @@ fields_init(void)
 		OSSL_LIB_CTX_free(ctx);
 }
 
+OSSL_LIB_CTX *
+cmpd_null_libctx(void)
+{
+	if (pthread_once(&fields_once, fields_init) != 0)
+		return NULL;
+	return fields_ctx;
+}
+
 X509 *
 cmpd_x509_fields(const uint8_t *der, size_t len)
 {
+	OSSL_LIB_CTX *ctx = cmpd_null_libctx();
 	const unsigned char *p = der;
 	X509 *x;
 
-	if (pthread_once(&fields_once, fields_init) != 0 || fields_ctx == NULL)
+	if (ctx == NULL)
 		return NULL;
-	x = X509_new_ex(fields_ctx, NULL);
+	x = X509_new_ex(ctx, NULL);
 	if (x == NULL)
 		return NULL;
 	ERR_set_mark();

@@ -12,6 +12,14 @@
 #include <stdint.h>
 
 /*
+ * The process's library context with only OpenSSL's "null" provider: what
+ * is parsed in it gets no key decoded and no algorithm fetched. Created on
+ * the first call (call it before a sandbox forbids that); NULL if it
+ * cannot be. Thread-safe.
+ */
+OSSL_LIB_CTX *cmpd_null_libctx(void);
+
+/*
  * der (all len bytes) as a certificate whose public key is left encoded:
  * X509_get0_pubkey() is NULL, X509_get_X509_PUBKEY() and everything else
  * are as usual. Not for verifying signatures. NULL if it is not one DER

@@ -1,19 +1,18 @@
 #include "grant.h"
 
-#include <openssl/provider.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
 
 #include "ipc.h"
 #include "log.h"
+#include "x509fast.h"
 
 struct kw_grants {
 	struct kw_grant **g;
 	size_t n;
 	size_t cap;
-	OSSL_LIB_CTX *parse_ctx; /* see kw_grants_parse_libctx */
-	OSSL_PROVIDER *parse_null;
+	OSSL_LIB_CTX *parse_ctx; /* see kw_grants_parse_libctx; not ours */
 };
 
 static const char *const op_names[] = {
@@ -46,11 +45,8 @@ kw_grants_new(struct kw_grants **out)
 
 	if (gs == NULL)
 		return CMPD_ENOMEM;
-	/* Loading "null" keeps OpenSSL from loading its default provider
-	 * into the context on the first fetch. */
-	if ((gs->parse_ctx = OSSL_LIB_CTX_new()) == NULL ||
-	    (gs->parse_null = OSSL_PROVIDER_load(gs->parse_ctx, "null")) ==
-	        NULL) {
+	/* The process's null-provider context (x509fast.h). */
+	if ((gs->parse_ctx = cmpd_null_libctx()) == NULL) {
 		cmpd_log_openssl(CMPD_LOG_ERR, "the signer's parsing context");
 		kw_grants_free(gs);
 		return CMPD_ECRYPTO;
@@ -92,9 +88,6 @@ kw_grants_free(struct kw_grants *gs)
 	for (size_t i = 0; i < gs->n; i++)
 		grant_free(gs->g[i]);
 	free(gs->g);
-	if (gs->parse_null != NULL)
-		OSSL_PROVIDER_unload(gs->parse_null);
-	OSSL_LIB_CTX_free(gs->parse_ctx);
 	free(gs);
 }
 
