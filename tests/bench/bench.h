@@ -78,7 +78,6 @@ int bench_world_start_cmpd(struct bench_world *w);
 int bench_world_stop_cmpd(struct bench_world *w);
 int bench_world_fini(struct bench_world *w, int keep);
 int bench_run_quiet(const char *const *argv);
-void bench_sleep_ms(long ms);
 double bench_now(void);
 
 /* proc.c: /proc readings. Each returns -1 (or 0) for a gone process. */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "bench.h"
+#include "testproc.h"
 
 static void *
 cmpd_thread_new(void *arg)
@@ -72,7 +73,7 @@ cmpd_until_waiting(cmpd_client *c, const char *id)
 		if (st == CMPD_JOB_STATE_DONE || st == CMPD_JOB_STATE_FAILED ||
 		    st == CMPD_JOB_STATE_UNKNOWN)
 			break;
-		bench_sleep_ms(20);
+		tp_sleep_ms(20);
 	}
 	fprintf(stderr, "cmpd-bench: job %s did not reach 'waiting'\n", id);
 	return -1;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "testproc.h"
 
 struct args {
 	size_t n;
@@ -214,7 +215,7 @@ keyworker_settle(const struct bench_world *w)
 	for (int i = 0; i < 1200 && quiet < 5; i++) {
 		uint64_t now;
 
-		bench_sleep_ms(100);
+		tp_sleep_ms(100);
 		now = bench_proc_ticks(w->pid[BENCH_KEYWORKER]);
 		quiet = now == last ? quiet + 1 : 0;
 		last = now;

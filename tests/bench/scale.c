@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "testproc.h"
 
 struct fill {
 	const struct bench_world *w;
@@ -227,7 +228,7 @@ scale_waiting(struct bench_world *w, size_t waiting, unsigned conc)
 	}
 	while (bench_now() - t0 < 300 &&
 	    (n = jobs_in(w, CMPD_JOB_STATE_WAITING)) < (long)waiting)
-		bench_sleep_ms(200);
+		tp_sleep_ms(200);
 	printf("SCALE %ld jobs waiting for the CA after %.1f s\n", n,
 	    bench_now() - t0);
 	after = procs_print(w, "jobs waiting");

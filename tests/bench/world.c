@@ -6,8 +6,6 @@
 #include <cmpd/client.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,14 +14,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-
-void
-bench_sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
+#include "testproc.h"
 
 double
 bench_now(void)
@@ -34,33 +25,11 @@ bench_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Starts argv[0] (a path) with stdout and stderr appended to log. */
-static pid_t
-spawn(const char *const *argv, const char *log)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-		int null = open("/dev/null", O_RDONLY);
-
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		if (null >= 0)
-			dup2(null, STDIN_FILENO);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
 /* Runs argv (a path first) with its output thrown away; its status. */
 int
 bench_run_quiet(const char *const *argv)
 {
-	pid_t pid = spawn(argv, "/dev/null");
+	pid_t pid = tp_spawn(argv[0], argv, "/dev/null", 0);
 	int st;
 
 	if (pid < 0 || waitpid(pid, &st, 0) != pid)
@@ -92,20 +61,6 @@ bench_world_init(struct bench_world *w, const char *bin)
 	return 0;
 }
 
-static int
-read_port(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	int port = 0;
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%d", &port) != 1)
-		port = 0;
-	fclose(f);
-	return port;
-}
-
 /* poll 0: the main CA; else a second CA that answers "waiting" poll times. */
 int
 bench_world_start_ca(struct bench_world *w, int poll)
@@ -122,10 +77,10 @@ bench_world_start_ca(struct bench_world *w, int poll)
 	snprintf(log, sizeof(log), "%s/ca%d.log", w->dir, poll ? 2 : 1);
 	snprintf(threads, sizeof(threads), "%u", w->ca_threads);
 	snprintf(polls, sizeof(polls), "%d", poll);
-	pid = spawn(argv, log);
+	pid = tp_spawn(argv[0], argv, log, 0);
 	for (int i = 0; i < 400 && port == 0; i++) {
-		bench_sleep_ms(25);
-		port = read_port(pf);
+		tp_sleep_ms(25);
+		port = tp_read_port(pf);
 	}
 	if (pid < 0 || port == 0) {
 		fprintf(stderr, "cmpd-bench: the test CA did not start (%s)\n",
@@ -250,7 +205,8 @@ bench_world_start_cmpd(struct bench_world *w)
 	snprintf(prog, sizeof(prog), "%s/cmpd", w->bin);
 	snprintf(conf, sizeof(conf), "%s/cmpd.conf", w->dir);
 	snprintf(log, sizeof(log), "%s/cmpd.log", w->dir);
-	if (write_conf(w, conf) != 0 || (pid = spawn(argv, log)) < 0)
+	if (write_conf(w, conf) != 0 ||
+	    (pid = tp_spawn(argv[0], argv, log, 0)) < 0)
 		return -1;
 	w->pid[BENCH_BROKER] = pid;
 	for (int i = 0; i < 2000; i++) {
@@ -265,34 +221,16 @@ bench_world_start_cmpd(struct bench_world *w)
 				break;
 			return supplier_import(w);
 		}
-		bench_sleep_ms(5);
+		tp_sleep_ms(5);
 	}
 	fprintf(stderr, "cmpd-bench: cmpd did not come up (see %s)\n", log);
-	return -1;
-}
-
-static int
-stop(pid_t pid)
-{
-	int st = 0;
-
-	if (pid <= 0)
-		return 0;
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 1000; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		bench_sleep_ms(10);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
 	return -1;
 }
 
 int
 bench_world_stop_cmpd(struct bench_world *w)
 {
-	int rv = stop(w->pid[BENCH_BROKER]);
+	int rv = tp_stop(w->pid[BENCH_BROKER]);
 
 	w->pid[BENCH_BROKER] = 0;
 	w->pid[BENCH_KEYWORKER] = w->pid[BENCH_NETWORKER] = 0;
@@ -323,8 +261,8 @@ bench_world_fini(struct bench_world *w, int keep)
 		fprintf(stderr, "cmpd-bench: cmpd did not exit cleanly\n");
 		rv = -1;
 	}
-	stop(w->pid[BENCH_CA]);
-	stop(w->poll_ca);
+	tp_stop(w->pid[BENCH_CA]);
+	tp_stop(w->poll_ca);
 	if (!logs_clean(w)) {
 		fprintf(stderr, "cmpd-bench: a sanitizer reported an error\n");
 		rv = -1;

@@ -1,8 +1,8 @@
 #include "harness.h"
+#include "testproc.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
@@ -78,14 +78,6 @@ harness_sh(const char *fmt, ...)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 int
 harness_init(struct harness *h, const char *name)
 {
@@ -109,44 +101,6 @@ harness_init(struct harness *h, const char *name)
 	    h->bin, h->pki, h->dir);
 }
 
-static pid_t
-spawn(const char *path, const char *const *argv, const char *log, uid_t uid)
-{
-	pid_t pid = fork();
-
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-
-		if (fd >= 0) {
-			dup2(fd, STDOUT_FILENO);
-			dup2(fd, STDERR_FILENO);
-		}
-		if (uid != 0 &&
-		    (setgroups(0, NULL) != 0 || setgid((gid_t)uid) != 0 ||
-		        setuid(uid) != 0))
-			_exit(126);
-		execv(path, (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static int
-read_port(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	int port = 0;
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%d", &port) != 1)
-		port = 0;
-	fclose(f);
-	return port;
-}
-
-static int stop(pid_t pid);
-
 static int
 ca_spawn(struct harness *h, const char *const *args, int port)
 {
@@ -164,10 +118,10 @@ ca_spawn(struct harness *h, const char *const *args, int port)
 		argv[n++] = *args;
 	argv[n] = NULL;
 	h->ca_port = 0;
-	h->ca_pid = spawn(path, argv, log, 0);
+	h->ca_pid = tp_spawn(path, argv, log, 0);
 	for (int i = 0; i < 200 && h->ca_port == 0; i++) {
-		sleep_ms(25);
-		h->ca_port = read_port(portfile);
+		tp_sleep_ms(25);
+		h->ca_port = tp_read_port(portfile);
 	}
 	return h->ca_port > 0 ? 0 : -1;
 }
@@ -181,7 +135,7 @@ harness_start_ca(struct harness *h, const char *const *args)
 void
 harness_stop_ca(struct harness *h)
 {
-	stop(h->ca_pid);
+	tp_stop(h->ca_pid);
 	h->ca_pid = 0;
 }
 
@@ -222,7 +176,7 @@ harness_start_cmpd(struct harness *h, const char *extra)
 		return -1;
 	snprintf(path, sizeof(path), "%s/cmpd", h->bin);
 	snprintf(log, sizeof(log), "%s/cmpd.log", h->dir);
-	h->cmpd_pid = spawn(path, argv, log, h->cmpd_uid);
+	h->cmpd_pid = tp_spawn(path, argv, log, h->cmpd_uid);
 	for (int i = 0; i < 400; i++) {
 		cmpd_client *c = NULL;
 		cmpd_job_array *jobs = NULL;
@@ -233,27 +187,9 @@ harness_start_cmpd(struct harness *h, const char *extra)
 		cmpd_client_close(c);
 		if (ok)
 			return 0;
-		sleep_ms(25);
+		tp_sleep_ms(25);
 	}
 	fprintf(stderr, "harness: cmpd did not come up (see %s)\n", log);
-	return -1;
-}
-
-static int
-stop(pid_t pid)
-{
-	int st = 0;
-
-	if (pid <= 0)
-		return 0;
-	kill(pid, SIGTERM);
-	for (int i = 0; i < 400; i++) {
-		if (waitpid(pid, &st, WNOHANG) == pid)
-			return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-		sleep_ms(25);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
 	return -1;
 }
 
@@ -281,7 +217,7 @@ harness_kill_cmpd(struct harness *h)
 	for (int i = 0; i < 400; i++) {
 		if (!workers_alive(h))
 			return 0;
-		sleep_ms(25);
+		tp_sleep_ms(25);
 	}
 	fprintf(stderr, "harness: workers outlived their broker\n");
 	return -1;
@@ -290,7 +226,7 @@ harness_kill_cmpd(struct harness *h)
 int
 harness_stop_cmpd(struct harness *h)
 {
-	int st = stop(h->cmpd_pid);
+	int st = tp_stop(h->cmpd_pid);
 
 	h->cmpd_pid = 0;
 	return st;
@@ -311,7 +247,7 @@ harness_wait_state(
 		cmpd_job_free(job);
 		if (got == state)
 			break;
-		sleep_ms(50);
+		tp_sleep_ms(50);
 	}
 	cmpd_client_close(c);
 	return got == state ? 0 : -1;
@@ -333,9 +269,9 @@ logs_clean(const struct harness *h)
 void
 harness_fini(struct harness *h)
 {
-	int cmpd = stop(h->cmpd_pid);
+	int cmpd = tp_stop(h->cmpd_pid);
 
-	stop(h->ca_pid);
+	tp_stop(h->ca_pid);
 	if (cmpd == 0 && !logs_clean(h)) {
 		fprintf(stderr, "harness: a sanitizer reported an error\n");
 		cmpd = -2;
