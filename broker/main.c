@@ -196,7 +196,12 @@ workers_init(struct broker *b, const char *level)
 	int root = geteuid() == 0;
 	char *kw_user = root && cfg->keyworker_user ? cfg->keyworker_user : "";
 	char *nw_user = root && cfg->networker_user ? cfg->networker_user : "";
+	/* A worker started after the broker died must know it: its parent
+	 * would then be another process, and no death signal would come. */
+	char pid[16];
 	cmpd_err rv = CMPD_ENOMEM;
+
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 
 	if (kw == NULL || nw == NULL ||
 	    asprintf(&kw_url, "ipc://%s/keyworker.ipc", cfg->run_dir) < 0 ||
@@ -208,11 +213,12 @@ workers_init(struct broker *b, const char *level)
 		char *const kw_argv[] = { kw, "--keystore", keys, "--broker",
 			kw_url, "--signer", sign_url, "--log-level",
 			(char *)level, "--user", kw_user, "--signer-user",
-			nw_user, cfg->key_pool != NULL ? "--pool" : NULL,
-			cfg->key_pool, NULL };
+			nw_user, "--broker-pid", pid,
+			cfg->key_pool != NULL ? "--pool" : NULL, cfg->key_pool,
+			NULL };
 		char *const nw_argv[] = { nw, "--broker", nw_url, "--signer",
 			sign_url, "--log-level", (char *)level, "--user",
-			nw_user, NULL };
+			nw_user, "--broker-pid", pid, NULL };
 
 		rv = worker_init(&b->keyworker, b->loop, "keyworker", kw_url,
 		    kw, kw_argv, keyworker_sends);

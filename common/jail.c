@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <pwd.h>
 #include <sched.h>
@@ -175,6 +176,34 @@ jail_undumpable(void)
 #endif
 }
 
+cmpd_err
+cmpd_parent_follow(pid_t parent, int sig)
+{
+	if (parent == 0)
+		parent = getppid();
+	if (prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0 || getppid() != parent) {
+		log_err("the broker (pid %d) is gone or cannot be followed: "
+		        "exiting",
+		    (int)parent);
+		return CMPD_EUNAVAIL;
+	}
+	return CMPD_OK;
+}
+
+int
+cmpd_parent_parse(const char *text, pid_t *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || v <= 0 || v > INT_MAX)
+		return -1;
+	*out = (pid_t)v;
+	return 0;
+}
+
 /* No core file and no ptrace by the same user: memory holds keys. */
 static cmpd_err
 jail_limits(const struct cmpd_jail *j, pid_t parent)
@@ -182,11 +211,8 @@ jail_limits(const struct cmpd_jail *j, pid_t parent)
 	struct rlimit none = { 0, 0 };
 
 	if (j->parent_death_signal != 0 &&
-	    (prctl(PR_SET_PDEATHSIG, j->parent_death_signal, 0, 0, 0) != 0 ||
-	        getppid() != parent)) {
-		log_err("the parent is gone or cannot be followed");
+	    cmpd_parent_follow(parent, j->parent_death_signal) != CMPD_OK)
 		return CMPD_EUNAVAIL;
-	}
 
 	if (setrlimit(RLIMIT_CORE, &none) != 0 || jail_undumpable() != 0) {
 		log_err("cannot disable core dumps: %s", strerror(errno));
@@ -284,7 +310,7 @@ out:
 cmpd_err
 cmpd_jail_enter(const struct cmpd_jail *j)
 {
-	pid_t parent = getppid();
+	pid_t parent = j->parent != 0 ? j->parent : getppid();
 	cmpd_err rv;
 	int netns;
 

@@ -90,7 +90,20 @@ struct cmpd_jail {
 	 * Changing credentials clears it, so the jail sets it again after.
 	 */
 	int parent_death_signal;
+	pid_t parent; /* the parent to follow (cmpd_parent_follow) */
 };
+
+/*
+ * Asks for sig when the parent process dies (PR_SET_PDEATHSIG) and checks
+ * that the parent is still parent: the broker's pid as the broker passed
+ * it (--broker-pid), or with 0 whatever process is the parent now. A
+ * broker that died before this call leaves the worker a child of another
+ * process, and no signal would ever come: CMPD_EUNAVAIL, logged.
+ */
+cmpd_err cmpd_parent_follow(pid_t parent, int sig);
+
+/* The --broker-pid argument: a pid, or 0 (none given) for text NULL. */
+int cmpd_parent_parse(const char *text, pid_t *out);
 
 /*
  * Enters the jail: network namespace (when asked and root; otherwise the

@@ -23,7 +23,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -50,6 +49,7 @@ struct kw_args {
 	const char *pool;        /* the key pool, e.g. "rsa2048:2 ec-p256:4" */
 	const char *user;        /* NULL: stay as is */
 	const char *signer_user; /* NULL: the signer socket stays 0600 */
+	pid_t broker_pid;        /* 0: the parent at startup */
 	int log_level;
 };
 
@@ -66,7 +66,7 @@ usage(void)
 	    "usage: cmpd-keyworker --keystore DIR --broker URL "
 	    "--signer URL [--log-level err|warning|notice|info|"
 	    "debug] [--pool \"TYPE:COUNT ...\"] [--user NAME] "
-	    "[--signer-user NAME]\n");
+	    "[--signer-user NAME] [--broker-pid PID]\n");
 }
 
 static int
@@ -80,6 +80,7 @@ args_parse(int argc, char **argv, struct kw_args *a)
 		{ "pool", required_argument, NULL, 'p' },
 		{ "user", required_argument, NULL, 'u' },
 		{ "signer-user", required_argument, NULL, 'g' },
+		{ "broker-pid", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -98,6 +99,9 @@ args_parse(int argc, char **argv, struct kw_args *a)
 			a->user = *optarg != '\0' ? optarg : NULL;
 		else if (c == 'g')
 			a->signer_user = *optarg != '\0' ? optarg : NULL;
+		else if (c == 'P' &&
+		    cmpd_parent_parse(optarg, &a->broker_pid) == 0)
+			continue;
 		else if (c == 'l' &&
 		    (a->log_level = cmpd_log_level_parse(optarg)) >= 0)
 			continue;
@@ -117,15 +121,12 @@ bad:
  * secure heap (the jail then turns core dumps and ptrace off).
  */
 static cmpd_err
-harden(void)
+harden(pid_t broker)
 {
-	pid_t parent = getppid();
 	int rv;
 
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) {
-		log_err("the broker is gone or cannot be followed: exiting");
+	if (cmpd_parent_follow(broker, SIGTERM) != CMPD_OK)
 		return CMPD_EUNAVAIL;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	rv = CRYPTO_secure_malloc_init(KW_SECURE_HEAP, KW_SECURE_HEAP_MIN);
 	if (rv == 0) {
@@ -257,7 +258,7 @@ signer_share(const struct kw_args *a, const struct kw_users *u)
 }
 
 static cmpd_err
-jail_enter(const struct kw_users *u)
+jail_enter(const struct kw_users *u, pid_t broker)
 {
 	struct cmpd_jail j = {
 		.policy = &cmpd_jail_keyworker,
@@ -266,6 +267,7 @@ jail_enter(const struct kw_users *u)
 		.n_extra_gids = u->has_peer ? 1 : 0,
 		.new_netns = 1,
 		.parent_death_signal = SIGTERM,
+		.parent = broker,
 	};
 
 	return cmpd_jail_enter(&j);
@@ -307,7 +309,8 @@ main(int argc, char **argv)
 		return KW_EXIT_USAGE;
 	cmpd_log_init("cmpd-keyworker", args.log_level);
 	memset(&kw, 0, sizeof(kw));
-	if (harden() != CMPD_OK || users_find(&args, &users) != CMPD_OK ||
+	if (harden(args.broker_pid) != CMPD_OK ||
+	    users_find(&args, &users) != CMPD_OK ||
 	    keystore_enter(&args, &users) != CMPD_OK)
 		goto out;
 
@@ -319,7 +322,7 @@ main(int argc, char **argv)
 	 * reads and writes files in the key store (the working directory)
 	 * and generates keys on libuv's thread pool.
 	 */
-	if (jail_enter(&users) != CMPD_OK)
+	if (jail_enter(&users, args.broker_pid) != CMPD_OK)
 		goto out;
 	test_hooks_install();
 

@@ -17,7 +17,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <uv.h>
@@ -38,6 +37,7 @@ struct nw_opts {
 	const char *broker_url;
 	const char *signer_url;
 	const char *user; /* NULL: stay as is */
+	pid_t broker_pid; /* 0: the parent at startup */
 	int log_level;
 	int threads;
 };
@@ -62,7 +62,8 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: cmpd-networker --broker URL --signer URL "
-	    "[--log-level L] [--threads N] [--user NAME]\n");
+	    "[--log-level L] [--threads N] [--user NAME] "
+	    "[--broker-pid PID]\n");
 	exit(2);
 }
 
@@ -75,13 +76,14 @@ opts_parse(int argc, char **argv, struct nw_opts *o)
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "user", required_argument, NULL, 'u' },
+		{ "broker-pid", required_argument, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	char *end;
 	int c;
 
-	*o = (struct nw_opts){ NULL, NULL, NULL, CMPD_LOG_INFO,
-		THREADS_DEFAULT };
+	*o = (struct nw_opts){ .log_level = CMPD_LOG_INFO,
+		.threads = THREADS_DEFAULT };
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
@@ -97,6 +99,10 @@ opts_parse(int argc, char **argv, struct nw_opts *o)
 		case 'u':
 			o->user = *optarg != '\0' ? optarg : NULL;
 			break;
+		case 'P':
+			if (cmpd_parent_parse(optarg, &o->broker_pid) != 0)
+				usage();
+			break;
 		case 't':
 			o->threads = (int)strtol(optarg, &end, 10);
 			if (*end != '\0' || o->threads < 1 ||
@@ -111,18 +117,6 @@ opts_parse(int argc, char **argv, struct nw_opts *o)
 		usage();
 }
 
-/* The broker forks us; when it dies we must not linger. */
-static void
-parent_watch(void)
-{
-	pid_t parent = getppid();
-
-	if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent) {
-		log_err("the broker is gone; exiting");
-		exit(1);
-	}
-}
-
 /*
  * Its own user, no capabilities, no core dumps, the allow-list: sockets to
  * the CAs and to the IPC, files for reading only, no process.
@@ -132,7 +126,8 @@ main_jail(const struct nw_opts *o)
 {
 	struct cmpd_jail_user user;
 	struct cmpd_jail j = { .policy = &cmpd_jail_networker,
-		.parent_death_signal = SIGTERM };
+		.parent_death_signal = SIGTERM,
+		.parent = o->broker_pid };
 
 	if (o->user != NULL) {
 		if (cmpd_jail_user_find(o->user, &user) != CMPD_OK)
@@ -363,7 +358,9 @@ main(int argc, char **argv)
 
 	opts_parse(argc, argv, &o);
 	cmpd_log_init("cmpd-networker", o.log_level);
-	parent_watch();
+	/* The broker forks us; when it dies we must not linger. */
+	if (cmpd_parent_follow(o.broker_pid, SIGTERM) != CMPD_OK)
+		exit(1);
 	/*
 	 * OpenSSL's HTTP and TLS code writes to sockets without MSG_NOSIGNAL:
 	 * a CA that closes a connection we still write to (a TLS server

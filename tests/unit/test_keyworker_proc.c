@@ -82,18 +82,26 @@ setup(void **state)
 	return 0;
 }
 
+/* Starts the keyworker; broker_pid (if not NULL) as its --broker-pid. */
 static void
-start(struct proc *p)
+start_as_child_of(struct proc *p, char *broker_pid)
 {
 	const char *bin = getenv("CMPD_BIN_DIR");
 	char path[4096];
 	char *argv[] = { path, "--keystore", p->keys, "--broker", p->broker_url,
-		"--signer", p->signer_url, "--log-level", "debug", NULL };
+		"--signer", p->signer_url, "--log-level", "debug",
+		broker_pid != NULL ? "--broker-pid" : NULL, broker_pid, NULL };
 
 	assert_non_null(bin);
 	snprintf(path, sizeof(path), "%s/cmpd-keyworker", bin);
 	assert_int_equal(
 	    posix_spawn(&p->pid, path, NULL, NULL, argv, environ), 0);
+}
+
+static void
+start(struct proc *p)
+{
+	start_as_child_of(p, NULL);
 }
 
 /* The exit status of the keyworker, waiting at most secs seconds. */
@@ -575,6 +583,24 @@ test_keygen_with_grant(void **state)
 	EVP_PKEY_free(d.a);
 }
 
+/*
+ * A keyworker whose broker died before it could ask to die with it would
+ * never learn of it: told a broker pid that is not its parent, it refuses
+ * to run. With its real parent's pid it serves.
+ */
+static void
+test_broker_gone_before_start(void **state)
+{
+	struct proc *p = *state;
+	char pid[16];
+
+	start_as_child_of(p, "1");
+	assert_int_equal(wait_exit(p, 20), 1);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	start_as_child_of(p, pid);
+	list_one(p, "00000000000000000000000000000000", 0);
+}
+
 static void
 test_broker_sends_sign_req(void **state)
 {
@@ -807,6 +833,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_dispatch),
 		T(test_keygen_with_grant),
+		T(test_broker_gone_before_start),
 		T(test_broker_sends_sign_req),
 		T(test_broker_sends_bad_grant),
 		T(test_broker_sends_junk),
